@@ -1,0 +1,41 @@
+/**
+ * Every user-facing engine error, in one table (after xyflow's `system/src/constants.ts`).
+ * A message is one line: it names the culprit (file, tensor, token) and what is wrong with it.
+ */
+
+export const errorMessages = {
+  E_FILE_NOT_FOUND: (path: string) => `${path}: no such file`,
+  E_FILE_READ: (path: string, reason: string) => `${path}: cannot read (${reason})`,
+  E_JSON: (path: string, reason: string) => `${path}: not valid JSON (${reason})`,
+  E_SAFETENSORS: (source: string, reason: string) => `${source}: not a valid safetensors file (${reason})`,
+  E_SAFETENSORS_DTYPE: (source: string, name: string, dtype: string) =>
+    `${source}: tensor ${name} has dtype ${dtype}; supported: F32, F16, BF16`,
+  E_CONFIG: (source: string, reason: string) => `${source}: ${reason}`,
+  E_UNSUPPORTED_MODEL: (source: string, found: string, known: readonly string[]) =>
+    `${source}: unsupported model type "${found}" (known: ${known.join(', ')})`,
+  E_WEIGHTS: (source: string, problems: readonly string[]) => `${source}: ${problems.join('; ')}`,
+  E_INPUT: (source: string, reason: string) => `${source}: ${reason}`,
+  E_TOKEN_OUT_OF_VOCAB: (source: string, position: number, id: number, vocabSize: number) =>
+    `${source}: input_ids[${position}] = ${id} is outside the model's vocabulary (0..${vocabSize - 1})`,
+  E_BACKEND: (requested: string, reason: string, available: readonly string[]) =>
+    `backend "${requested}" is not available (${reason}); available: ${available.join(', ') || 'none'}`,
+  E_USAGE: (reason: string) => reason,
+} as const;
+
+export type ErrorCode = keyof typeof errorMessages;
+
+export class WorkbenchError extends Error {
+  override readonly name = 'WorkbenchError';
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+/** Builds the error for `code` from that code's message template, so call sites cannot drift from the table. */
+export function workbenchError<C extends ErrorCode>(
+  code: C,
+  ...args: Parameters<(typeof errorMessages)[C]>
+): WorkbenchError {
+  const template = errorMessages[code] as (...a: unknown[]) => string;
+  return new WorkbenchError(code, template(...args));
+}

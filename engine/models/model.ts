@@ -1,0 +1,75 @@
+/**
+ * The interface every language model in the engine implements (TTT, Transformer, Mamba), and the one helper
+ * that runs a chunk with the memory discipline of STYLE.md rule 8.
+ *
+ * A model is stateless apart from its weights; everything carried along a document lives in an explicit state
+ * object, so a book is one sequence fed as any series of chunks.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { workbenchError } from '../core/errors.js';
+
+export type ModelFamily = 'ttt' | 'llama' | 'mamba';
+
+/** Carried state: tensors (owned by whoever holds the state) plus the number of tokens consumed so far. */
+export interface ModelState {
+  readonly position: number;
+}
+
+export interface ForwardOptions {
+  /** Compute `ttt_loss_init/before/after` (TTT models only; costs extra work). */
+  readonly innerLoopStats?: boolean;
+  /**
+   * `dual` processes a chunk mini-batch by mini-batch with matmuls only; `primal` steps token by token with
+   * explicit weight gradients (the decoding path). `auto` uses primal for single tokens, dual otherwise.
+   */
+  readonly form?: 'auto' | 'dual' | 'primal';
+}
+
+export interface ForwardResult<S extends ModelState> {
+  /** [T, vocab] */
+  readonly logits: tf.Tensor2D;
+  readonly state: S;
+  /**
+   * TTT only, when asked: per layer, [n, 3] rows of (init, before, after) for each mini-batch that completed in
+   * this chunk, the first of which has index `firstMiniBatch`.
+   */
+  readonly innerLoop?: { readonly firstMiniBatch: number; readonly perLayer: tf.Tensor2D[] };
+}
+
+export interface CausalLM<S extends ModelState = ModelState> {
+  readonly family: ModelFamily;
+  readonly vocabSize: number;
+  readonly numLayers: number;
+  readonly parameterCount: number;
+  initialState(): S;
+  /** Pure tensor math, synchronous: call inside `tf.tidy` (or through `runChunk`). */
+  forward(ids: Int32Array, state: S, options?: ForwardOptions): ForwardResult<S>;
+  dispose(): void;
+}
+
+/** Disposes the tensors of `previous` that `next` does not carry over (a step may pass some through unchanged). */
+export function releaseState(previous: ModelState, next: ModelState | null): void {
+  const keep = new Set<number>();
+  if (next) for (const t of tf.tensor_util.getTensorsInContainer(next as unknown as tf.TensorContainer)) keep.add(t.id);
+  for (const t of tf.tensor_util.getTensorsInContainer(previous as unknown as tf.TensorContainer)) if (!keep.has(t.id)) t.dispose();
+}
+
+/**
+ * Runs one chunk: the model math in one `tf.tidy`, then hands the carried state over exactly once.
+ * The caller owns the returned tensors (logits, state, inner-loop stats) and must dispose them.
+ */
+export function runChunk<S extends ModelState>(model: CausalLM<S>, ids: Int32Array, state: S, options?: ForwardOptions): ForwardResult<S> {
+  const out = tf.tidy(() => model.forward(ids, state, options) as unknown as tf.TensorContainer) as unknown as ForwardResult<S>;
+  releaseState(state, out.state);
+  return out;
+}
+
+/**
+ * Checks token ids against the vocabulary before they reach `tf.gather`, which would read garbage silently.
+ * `position` is the absolute index of `ids[0]` in the document, so the error points at the culprit.
+ */
+export function assertTokenIds(ids: Int32Array, vocabSize: number, position: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    if (!(ids[i] >= 0 && ids[i] < vocabSize)) throw workbenchError('E_TOKEN_OUT_OF_VOCAB', 'input_ids', position + i, ids[i], vocabSize);
+  }
+}
