@@ -76,6 +76,8 @@ async function threadsOf(name: BackendName): Promise<number> {
  * `webgpu` is only chosen automatically when a hardware adapter exists (never in this build).
  */
 export async function selectBackend(requested?: string): Promise<BackendInfo> {
+  // PROD silences tfjs's console advice ("install tfjs-node"); our own `info` says which backend runs and why.
+  tf.env().set('PROD', true);
   const tried: string[] = [];
   if (requested !== undefined) {
     if (!isBackendName(requested)) throw workbenchError('E_BACKEND', requested, 'unknown backend name', backendOrder);
