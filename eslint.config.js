@@ -1,10 +1,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 const pureEngine = ['engine/core/**/*.ts', 'engine/models/**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'out/**', '.vite/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'out/**', '.vite/**', 'scripts/_*'] },
+  { languageOptions: { globals: { ...globals.node } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -16,9 +16,21 @@ export const errorMessages = {
   E_WEIGHTS: (source: string, problems: readonly string[]) => `${source}: ${problems.join('; ')}`,
   E_INPUT: (source: string, reason: string) => `${source}: ${reason}`,
   E_TOKEN_OUT_OF_VOCAB: (source: string, position: number, id: number, vocabSize: number) =>
-    `${source}: input_ids[${position}] = ${id} is outside the model's vocabulary (0..${vocabSize - 1})`,
+    `${source}: token ${id} at position ${position} is outside the model's vocabulary (0..${vocabSize - 1})`,
   E_BACKEND: (requested: string, reason: string, available: readonly string[]) =>
     `backend "${requested}" is not available (${reason}); available: ${available.join(', ') || 'none'}`,
+  E_TOKENIZER_UNKNOWN: (found: string, known: readonly string[]) =>
+    `unknown tokenizer "${found}" (known: ${known.join(', ')})`,
+  E_TOKENIZER: (source: string, reason: string) => `${source}: not a usable tokenizer (${reason})`,
+  E_TOKENIZER_VOCAB: (modelSource: string, tokenizer: string, tokenizerVocab: number, modelVocab: number) =>
+    `${modelSource}: tokenizer "${tokenizer}" has ${tokenizerVocab} tokens but the model's vocabulary has only ${modelVocab}`,
+  E_TOKENIZER_CHUNK: (tokenizer: string, position: number) =>
+    `tokenizer "${tokenizer}" cannot split the text at character ${position} without changing its tokens; tokenize it whole`,
+  E_BOOK_EMPTY: (path: string) => `${path}: the file is empty`,
+  E_BOOK_BLANK: (path: string, bytes: number) => `${path}: the file holds only whitespace (${bytes} bytes)`,
+  E_BOOK_BINARY: (path: string, reason: string) => `${path}: looks like a binary file, not text (${reason})`,
+  E_BOOK_ENCODING: (path: string, encoding: string, offset: number) =>
+    `${path}: not valid ${encoding}: the first bad byte sequence is at byte offset ${offset}`,
   E_USAGE: (reason: string) => reason,
 } as const;
 

@@ -68,8 +68,8 @@ export function runChunk<S extends ModelState>(model: CausalLM<S>, ids: Int32Arr
  * Checks token ids against the vocabulary before they reach `tf.gather`, which would read garbage silently.
  * `position` is the absolute index of `ids[0]` in the document, so the error points at the culprit.
  */
-export function assertTokenIds(ids: Int32Array, vocabSize: number, position: number): void {
+export function assertTokenIds(ids: Int32Array, vocabSize: number, position: number, source = 'input_ids'): void {
   for (let i = 0; i < ids.length; i++) {
-    if (!(ids[i] >= 0 && ids[i] < vocabSize)) throw workbenchError('E_TOKEN_OUT_OF_VOCAB', 'input_ids', position + i, ids[i], vocabSize);
+    if (!(ids[i] >= 0 && ids[i] < vocabSize)) throw workbenchError('E_TOKEN_OUT_OF_VOCAB', source, position + i, ids[i], vocabSize);
   }
 }

@@ -25,9 +25,16 @@ interface RegistryEntry {
   create(config: Record<string, unknown>, tensors: ReadonlyMap<string, FloatTensor>, configSource: string, weightSource: string): CausalLM;
 }
 
-/** Tokenizer a model expects when its config names none: byte-level for small vocabularies, else Llama-2's. */
-const defaultTokenizer = (config: Record<string, unknown>, vocabSize: number) =>
-  typeof config.tokenizer === 'string' ? config.tokenizer : vocabSize <= 256 ? 'bytes' : 'llama2';
+/**
+ * Tokenizer a model expects when its config names none: byte-level for a 256-entry vocabulary (possibly padded),
+ * Llama-2's for 32000 (the paper's models); otherwise none is implied and callers must pass token ids.
+ */
+export function defaultTokenizer(config: Record<string, unknown>, vocabSize: number): string {
+  if (typeof config.tokenizer === 'string') return config.tokenizer;
+  if (vocabSize >= 256 && vocabSize < 512) return 'bytes';
+  if (vocabSize === 32000) return 'llama2';
+  return 'none';
+}
 
 const ttt: RegistryEntry = {
   family: 'ttt',

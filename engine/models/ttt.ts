@@ -182,6 +182,7 @@ interface TTTLayerWeights {
   readonly lnBias: tf.Tensor3D; // ttt_norm_bias [H, 1, f]
   readonly init: InnerParams; // W_0
   readonly tokenEta: Float32Array; // [K] clamp(1/(i+1) + learnable_token_idx, 0)
+  readonly tokenEtaTril: tf.Tensor2D; // [K, K] row i = token_eta[i] on and below the diagonal
   readonly postNormWeight: tf.Tensor1D;
   readonly postNormBias: tf.Tensor1D;
   readonly gProj?: tf.Tensor2D;
@@ -261,12 +262,6 @@ function lastTokenLoss(p: InnerParams, XK: tf.Tensor3D, XV: tf.Tensor3D, norm: I
   const xk = tf.slice(XK, [0, last, 0], [-1, 1, -1]) as tf.Tensor3D; // [H, 1, f]
   const target = tf.sub(tf.slice(XV, [0, last, 0], [-1, 1, -1]), xk);
   return tf.mean(tf.square(tf.sub(innerForward(p, xk, norm), target)));
-}
-
-interface SegmentResult {
-  readonly out: tf.Tensor3D; // [H, k, f]  XQ + f(XQ) with the weights each token has seen
-  readonly params: InnerParams;
-  readonly grads: InnerGrads | null;
 }
 
 /** Adds `step` to carried gradient sums (either may be absent). */
@@ -374,8 +369,6 @@ export class TTTModel implements CausalLM<TTTState> {
   private readonly finalNorm: tf.Tensor1D;
   private readonly layers: TTTLayerWeights[];
   private readonly rope: { cos: tf.Tensor2D; sin: tf.Tensor2D };
-  /** tril(token_eta[o+i]) for each segment shape (o, k), made at first use and freed by dispose(). */
-  private readonly tokenEtaTrils = new Map<string, tf.Tensor2D>();
 
   constructor(readonly config: TTTConfig, tensors: ReadonlyMap<string, FloatTensor>, source = 'model.safetensors') {
     checkWeights(source, tttWeightSpecs(config), tensors, { ignore: config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [] });
@@ -421,6 +414,7 @@ export class TTTModel implements CausalLM<TTTState> {
           ...(mlpInit ? { W2: w(`${s}W2`) as tf.Tensor3D, b2: w(`${s}b2`) as tf.Tensor3D } : {}),
         },
         tokenEta,
+        tokenEtaTril: tokenEtaTrilTable(tokenEta),
         postNormWeight: w(`${s}post_norm.weight`) as tf.Tensor1D,
         postNormBias: w(`${s}post_norm.bias`) as tf.Tensor1D,
         gProj: config.useGate ? (w(`${s}g_proj.weight`) as tf.Tensor2D) : undefined,
@@ -576,24 +570,16 @@ export class TTTModel implements CausalLM<TTTState> {
     ]) as tf.Tensor1D;
   }
 
+  /** tril(token_eta) for tokens o..o+k-1: the [o, o] block of the layer's full [K, K] table. */
   private tokenEtaTril(lw: TTTLayerWeights, offset: number, length: number): tf.Tensor2D {
-    const key = `${this.layers.indexOf(lw)}:${offset}:${length}`;
-    let t = this.tokenEtaTrils.get(key);
-    if (!t) {
-      const values = new Float32Array(length * length);
-      for (let i = 0; i < length; i++) for (let j = 0; j <= i; j++) values[i * length + j] = lw.tokenEta[offset + i];
-      t = tf.keep(tf.tensor2d(values, [length, length])); // kept past the caller's tidy; dispose() frees it
-      this.tokenEtaTrils.set(key, t);
-    }
-    return t;
+    return length === this.config.miniBatchSize ? lw.tokenEtaTril : tf.slice(lw.tokenEtaTril, [offset, offset], [length, length]);
   }
 
   dispose(): void {
-    const owned: tf.Tensor[] = [this.embed, this.finalNorm, this.rope.cos, this.rope.sin, ...this.tokenEtaTrils.values()];
+    const owned: tf.Tensor[] = [this.embed, this.finalNorm, this.rope.cos, this.rope.sin];
     if (this.lmHead !== this.embed) owned.push(this.lmHead);
     for (const lw of this.layers) owned.push(...tf.tensor_util.getTensorsInContainer(lw as unknown as tf.TensorContainer));
     tf.dispose(owned);
-    this.tokenEtaTrils.clear();
   }
 }
 
@@ -617,6 +603,13 @@ function splitSegments(position: number, T: number, K: number, primal: boolean):
     t += length;
   }
   return segments;
+}
+
+function tokenEtaTrilTable(tokenEta: Float32Array): tf.Tensor2D {
+  const K = tokenEta.length;
+  const values = new Float32Array(K * K);
+  for (let i = 0; i < K; i++) for (let j = 0; j <= i; j++) values[i * K + j] = tokenEta[i];
+  return tf.tensor2d(values, [K, K]);
 }
 
 function concatFloat(parts: readonly Float32Array[]): Float32Array {

@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../engine/cli.js';
+import { describeDiff, fixtureDir, maxAbsDiff, readGolden, repoRoot } from './helpers/fixtures.js';
+
+const work = mkdtempSync(join(tmpdir(), 'ttt-cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function run(argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { stdout: (t) => out.push(t), stderr: (t) => err.push(t) });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+describe('ttt-workbench logits', () => {
+  const name = 'ttt-mlp-transformer-backbone';
+  const golden = readGolden(name);
+
+  it('writes reference-matching logits for a fixture, full and --decode-from 32', async () => {
+    for (const extra of [[], ['--decode-from', '32'], ['--chunk', '7']]) {
+      const outPath = join(work, `out-${extra.join('')}.json`);
+      const r = await run(['logits', '--model', fixtureDir(name), '--input', `${fixtureDir(name)}/golden.json`, '--backend', 'wasm', '--out', outPath, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const written = JSON.parse(readFileSync(outPath, 'utf8')) as { shape: number[]; logits: number[]; backend: string };
+      expect(written.shape).toEqual([53, 96]);
+      expect(written.backend).toBe('wasm');
+      const d = maxAbsDiff(written.logits, golden.logits, 96);
+      expect(d.max, describeDiff(d)).toBeLessThanOrEqual(1e-4);
+    }
+  });
+
+  it('fails with one line naming the problem', async () => {
+    const noIds = join(work, 'no-ids.json');
+    writeFileSync(noIds, JSON.stringify({ tokens: [1, 2] }));
+    const outOfVocab = join(work, 'oov.json');
+    writeFileSync(outOfVocab, JSON.stringify({ input_ids: [1, 2, 300] }));
+    const cases: [string[], RegExp][] = [
+      [['logits', '--input', noIds, '--out', 'x.json'], /^ttt-workbench logits: logits: --model is required/],
+      [['logits', '--model', join(work, 'nope'), '--input', `${fixtureDir(name)}/golden.json`, '--out', 'x.json'], /nope\/config\.json: no such file$/],
+      [['logits', '--model', fixtureDir(name), '--input', noIds, '--out', 'x.json'], /no-ids\.json: needs a non-empty "input_ids" array$/],
+      [['logits', '--model', fixtureDir(name), '--input', outOfVocab, '--out', 'x.json'], /oov\.json: token 300 at position 2 is outside the model's vocabulary \(0\.\.95\)$/],
+      [['logits', '--model', fixtureDir(name), '--input', noIds, '--out', 'x.json', '--backend', 'tpu'], /backend "tpu" is not available \(unknown backend name\)/],
+      [['logits', '--bogus'], /Unknown option '--bogus'/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+    ];
+    for (const [argv, pattern] of cases) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).not.toBe(0);
+      expect(r.stderr.split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+});
+
+describe('ttt-workbench info', () => {
+  it('describes a model', async () => {
+    const r = await run(['info', '--model', fixtureDir('ttt-linear-mamba-backbone'), '--backend', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/architecture\s+TTT-Linear \(Mamba backbone\)/);
+    expect(r.stdout).toMatch(/parameters\s+\d{3},\d{3}/);
+    expect(r.stdout).toMatch(/heads\s+4/);
+    expect(r.stdout).toMatch(/backend\s+cpu/);
+    const j = await run(['info', '--model', fixtureDir('ttt-mlp-mamba-backbone'), '--json']);
+    const info = JSON.parse(j.stdout) as { layers: number; parameters: number; backend: { name: string } };
+    expect(info.layers).toBe(2);
+    expect(info.parameters).toBeGreaterThan(100_000);
+    expect(['tensorflow', 'wasm']).toContain(info.backend.name);
+  });
+});
+
+describe('the ttt-workbench binary', () => {
+  it('runs from the package bin with --help and exits non-zero on bad input', async () => {
+    const bin = join(repoRoot, 'bin/ttt-workbench.js');
+    const help = await promisify(execFile)(process.execPath, [bin, 'logits', '--help']);
+    expect(help.stdout).toMatch(/Usage: ttt-workbench logits --model DIR --input FILE\.json --out OUT\.json/);
+    const failed = await promisify(execFile)(process.execPath, [bin, 'info', '--model', join(work, 'missing')]).catch((e: { code: number; stderr: string }) => e);
+    expect((failed as { code: number }).code).toBe(1);
+    expect((failed as { stderr: string }).stderr.trim()).toMatch(/^ttt-workbench info: .*missing\/config\.json: no such file$/);
+  });
+});
