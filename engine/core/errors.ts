@@ -7,6 +7,8 @@ export const errorMessages = {
   E_FILE_NOT_FOUND: (path: string) => `${path}: no such file`,
   E_FILE_READ: (path: string, reason: string) => `${path}: cannot read (${reason})`,
   E_JSON: (path: string, reason: string) => `${path}: not valid JSON (${reason})`,
+  E_FILE_WRITE: (path: string, reason: string) => `${path}: cannot write (${reason})`,
+  E_RUN: (id: string, reason: string) => `run ${id}: ${reason}`,
   E_SAFETENSORS: (source: string, reason: string) => `${source}: not a valid safetensors file (${reason})`,
   E_SAFETENSORS_DTYPE: (source: string, name: string, dtype: string) =>
     `${source}: tensor ${name} has dtype ${dtype}; supported: F32, F16, BF16`,
@@ -15,6 +17,7 @@ export const errorMessages = {
     `${source}: unsupported model type "${found}" (known: ${known.join(', ')})`,
   E_WEIGHTS: (source: string, problems: readonly string[]) => `${source}: ${problems.join('; ')}`,
   E_INPUT: (source: string, reason: string) => `${source}: ${reason}`,
+  E_OPTION: (option: string, value: string, reason: string) => `option ${option}=${value}: ${reason}`,
   E_TOKEN_OUT_OF_VOCAB: (source: string, position: number, id: number, vocabSize: number) =>
     `${source}: token ${id} at position ${position} is outside the model's vocabulary (0..${vocabSize - 1})`,
   E_BACKEND: (requested: string, reason: string, available: readonly string[]) =>
@@ -26,6 +29,8 @@ export const errorMessages = {
     `${modelSource}: tokenizer "${tokenizer}" has ${tokenizerVocab} tokens but the model's vocabulary has only ${modelVocab}`,
   E_TOKENIZER_CHUNK: (tokenizer: string, position: number) =>
     `tokenizer "${tokenizer}" cannot split the text at character ${position} without changing its tokens; tokenize it whole`,
+  E_TOKEN_ID: (tokenizer: string, position: number, id: number, vocabSize: number) =>
+    `tokenizer "${tokenizer}": id ${id} at position ${position} is not one of its tokens (0..${vocabSize - 1})`,
   E_BOOK_EMPTY: (path: string) => `${path}: the file is empty`,
   E_BOOK_BLANK: (path: string, bytes: number) => `${path}: the file holds only whitespace (${bytes} bytes)`,
   E_BOOK_BINARY: (path: string, reason: string) => `${path}: looks like a binary file, not text (${reason})`,
