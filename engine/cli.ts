@@ -4,10 +4,14 @@
  */
 import { WorkbenchError } from './core/errors.js';
 import type { Command, CommandIO } from './cli/args.js';
+import { analyzeCommand } from './cli/analyze.js';
+import { exportCommand } from './cli/export.js';
 import { infoCommand } from './cli/info.js';
+import { initCommand } from './cli/init.js';
 import { logitsCommand } from './cli/logits.js';
+import { serveCommand } from './cli/serve.js';
 
-const commands: readonly Command[] = [logitsCommand, infoCommand];
+const commands: readonly Command[] = [analyzeCommand, exportCommand, serveCommand, initCommand, logitsCommand, infoCommand];
 
 const usage = `Usage: ttt-workbench <command> [options]
 

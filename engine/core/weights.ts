@@ -1,6 +1,9 @@
 /**
  * Checking a checkpoint's tensors against what a model expects, in one pass: one error lists every missing,
  * unexpected and mis-shaped tensor (STYLE.md rule 5), so a user fixes a conversion script once, not N times.
+ *
+ * Models are built from a `WeightMap`: either plain data read from a checkpoint (copied into new tensors the model
+ * owns) or live tensors, such as the training variables (used as they are, so gradients flow back to them).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from './errors.js';
@@ -13,6 +16,12 @@ export interface WeightSpec {
   readonly because?: string;
 }
 
+/** Checkpoint data, or live tensors (e.g. `tf.Variable`s) a model borrows without copying. */
+export type WeightMap = ReadonlyMap<string, FloatTensor | tf.Tensor>;
+
+/** Number of values in a weight of either kind. */
+export const weightSize = (t: FloatTensor | tf.Tensor): number => (t instanceof tf.Tensor ? t.size : t.data.length);
+
 export interface CheckOptions {
   /** Tensors a checkpoint may carry that the model does not use (e.g. an untied `lm_head.weight` copy). */
   readonly ignore?: readonly RegExp[];
@@ -23,7 +32,7 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 export function checkWeights(
   source: string,
   specs: readonly WeightSpec[],
-  tensors: ReadonlyMap<string, FloatTensor>,
+  tensors: WeightMap,
   options: CheckOptions = {},
 ): void {
   const expected = new Set(specs.map((s) => s.name));
@@ -43,9 +52,14 @@ function abbreviate(items: readonly string[], max = 6): string {
   return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
 }
 
-/** A checked tensor as a tf.Tensor of the spec's shape (or `shape` when given: a free reshape). */
-export function weightTensor(tensors: ReadonlyMap<string, FloatTensor>, name: string, shape?: readonly number[]): tf.Tensor {
+/**
+ * A checked tensor as a tf.Tensor of the spec's shape (or `shape` when given: a free reshape). Checkpoint data is
+ * copied into a new tensor; a live tensor is returned itself (or reshaped), so a model built from training
+ * variables borrows them: such a model is built inside `tf.tidy` and never disposed.
+ */
+export function weightTensor(tensors: WeightMap, name: string, shape?: readonly number[]): tf.Tensor {
   const t = tensors.get(name);
   if (!t) throw new Error(`weightTensor: ${name} was not checked`);
+  if (t instanceof tf.Tensor) return shape ? tf.reshape(t, shape as number[]) : t;
   return tf.tensor(t.data, (shape ?? t.shape) as number[], 'float32');
 }

@@ -2,10 +2,10 @@
  * Reading a model folder from disk: `config.json` plus safetensors weights, in one file or as Hugging Face
  * shards (`model.safetensors.index.json`). All file access for checkpoints lives here.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { workbenchError } from '../core/errors.js';
-import { type FloatTensor, readSafetensors } from '../core/safetensors.js';
+import { type FloatTensor, parseHeader, readHeaderLength, readSafetensors } from '../core/safetensors.js';
 
 export interface Checkpoint {
   readonly dir: string;
@@ -83,4 +83,26 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     }
   }
   return { dir, configPath, config, tensors, weightFiles, bytesOnDisk };
+}
+
+/** Parameter count and bytes on disk from the safetensors headers alone, without reading any tensor data. */
+export async function checkpointSize(dir: string): Promise<{ parameters: number; bytesOnDisk: number }> {
+  let parameters = 0;
+  let bytesOnDisk = 0;
+  for (const file of await weightFilesOf(dir)) {
+    const handle = await open(file, 'r');
+    try {
+      const size = (await handle.stat()).size;
+      bytesOnDisk += size;
+      const prefix = new Uint8Array(8);
+      await handle.read(prefix, 0, 8, 0);
+      const length = readHeaderLength(prefix, file, size);
+      const headerBytes = new Uint8Array(length);
+      await handle.read(headerBytes, 0, length, 8);
+      for (const entry of parseHeader(headerBytes, file).entries.values()) parameters += entry.shape.reduce((a, b) => a * b, 1);
+    } finally {
+      await handle.close();
+    }
+  }
+  return { parameters, bytesOnDisk };
 }

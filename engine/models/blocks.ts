@@ -6,9 +6,29 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** x @ W^T for a PyTorch-layout weight W [out, in]; the transposed-B matMul is the fast path on wasm. */
+/**
+ * x @ Wᵀ for a PyTorch-layout weight W [out, in]. Slow on wasm for large weights (its transposed-B matMul
+ * misses XNNPACK's fast path, ~10× slower): weights used on every chunk should be transposed once at load
+ * (`transposeForDense`) and applied with `dense`.
+ */
 export function linear(x: tf.Tensor2D, weight: tf.Tensor2D): tf.Tensor2D {
   return tf.matMul(x, weight, false, true); // [T, out]
+}
+
+/** x @ W for a weight stored [in, out] (transposed at load): a plain matMul, XNNPACK's fast path on wasm. */
+export function dense(x: tf.Tensor2D, weightInOut: tf.Tensor2D): tf.Tensor2D {
+  return tf.matMul(x, weightInOut); // [T, out]
+}
+
+/** A PyTorch [out, in] weight as [in, out] for `dense`; built with tensor ops so gradients reach the original. */
+export function transposeForDense(weight: tf.Tensor): tf.Tensor2D {
+  return tf.transpose(weight) as tf.Tensor2D;
+}
+
+/** SwiGLU with [in, out] weights: gate|up fused as [C, 2I], down as [I, C]. */
+export function swiGluDense(x: tf.Tensor2D, gateUpInOut: tf.Tensor2D, downInOut: tf.Tensor2D): tf.Tensor2D {
+  const [gate, up] = tf.split(dense(x, gateUpInOut), 2, 1); // 2 × [T, I]
+  return dense(tf.mul(silu(gate), up) as tf.Tensor2D, downInOut); // [T, C]
 }
 
 // ref: ttt.py RMSNorm.forward (same as Llama's and Mamba's)
@@ -26,7 +46,7 @@ export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
 
 /** GELU with the tanh approximation (torch `approximate="tanh"`), as the JAX reference uses. */
 export function geluTanh<T extends tf.Tensor>(x: T): T {
-  const inner = tf.mul(tf.add(x, tf.mul(0.044715, tf.pow(x, 3))), Math.sqrt(2 / Math.PI));
+  const inner = tf.mul(tf.add(x, tf.mul(0.044715, tf.mul(tf.square(x), x))), Math.sqrt(2 / Math.PI)); // x³ as x²·x: pow is slow on wasm
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as T;
 }
 
@@ -60,6 +80,15 @@ export function depthwiseFilter(weight: Float32Array, channels: number, kernel: 
 }
 
 /**
+ * `depthwiseFilter` as tensor ops, for weights that are live tensors (training variables): the same layout change,
+ * differentiable, so the gradient reaches the PyTorch-layout weight [C, 1, k].
+ */
+export function depthwiseFilterOf(weight: tf.Tensor): tf.Tensor4D {
+  const [channels, , kernel] = weight.shape;
+  return tf.reshape(tf.transpose(tf.reshape(weight, [channels, kernel])), [1, kernel, channels, 1]); // [1, k, C, 1]
+}
+
+/**
  * Causal depthwise Conv1d (PyTorch `Conv1d(groups=C, padding=k-1)[..., :T]`) continued from `state`, the last
  * k-1 inputs of the previous chunk (zeros at the start of a document). Returns the output and the next state.
  */
@@ -83,7 +112,7 @@ export function causalConv(
  * rope(x) = x * cos + swapPairs(x) * sin. (The TTT reference's permute_qk / rotate_half / undo_permute_qk
  * composes to exactly this interleaved rotation.)
  */
-export function interleavedRopeTables(positions: number, headDim: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+export function interleavedRopeTables(positions: number, headDim: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D; swap: tf.Tensor2D } {
   const cos = new Float32Array(positions * headDim);
   const sin = new Float32Array(positions * headDim);
   for (let p = 0; p < positions; p++) {
@@ -99,12 +128,56 @@ export function interleavedRopeTables(positions: number, headDim: number, theta:
       sin[p * headDim + 2 * i + 1] = s;
     }
   }
-  return { cos: tf.tensor2d(cos, [positions, headDim]), sin: tf.tensor2d(sin, [positions, headDim]) };
+  // swapping each pair (x0, x1) → (x1, x0) as a matMul by a permutation: one fast op, where reverse is slow on wasm
+  const swap = new Float32Array(headDim * headDim);
+  for (let i = 0; i < headDim; i++) swap[i * headDim + (i ^ 1)] = 1;
+  return { cos: tf.tensor2d(cos, [positions, headDim]), sin: tf.tensor2d(sin, [positions, headDim]), swap: tf.tensor2d(swap, [headDim, headDim]) };
 }
 
-/** Applies interleaved rotary tables to x [T, N, D] with per-token rows cos/sin [T, D]. */
-export function applyInterleavedRope(x: tf.Tensor3D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor3D {
+/** Applies interleaved rotary tables to x [T, N, D] with per-token rows cos/sin [T, D] and the pair swap [D, D]. */
+export function applyInterleavedRope(x: tf.Tensor3D, cos: tf.Tensor2D, sin: tf.Tensor2D, swap: tf.Tensor2D): tf.Tensor3D {
   const [T, N, D] = x.shape;
-  const swapped = tf.reshape(tf.reverse(tf.reshape(x, [T, N, D / 2, 2]), 3), [T, N, D]); // (x1, x0) pairs
+  const swapped = tf.reshape(tf.matMul(tf.reshape(x, [T * N, D]), swap), [T, N, D]); // (x1, x0) pairs
   return tf.add(tf.mul(x, tf.expandDims(cos, 1)), tf.mul(swapped, tf.expandDims(sin, 1))) as tf.Tensor3D;
+}
+
+/**
+ * Rotary inverse frequencies θ^(-2i/D) for i < D/2, rounded to float32 at each step as torch computes them.
+ * ref: modeling_rope_utils.py _compute_default_rope_parameters
+ */
+export function ropeInverseFrequencies(headDim: number, theta: number): Float32Array {
+  const invFreq = new Float32Array(headDim / 2);
+  for (let i = 0; i < headDim / 2; i++) invFreq[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
+  return invFreq;
+}
+
+/**
+ * Hugging Face Llama rotary tables (the rotate_half convention: feature i pairs with i + D/2) for the absolute
+ * positions [start, start + T): cos and sin of cat(freqs, freqs), [T, D]. Computed from the load-time `invFreq`
+ * [1, D/2] with a few ops rather than read from a table, because a book's positions run past any table we would
+ * keep. Float32 positions are exact below 2^24 tokens. ref: modeling_llama.py LlamaRotaryEmbedding.forward
+ */
+export function halfRopeTables(invFreq: tf.Tensor2D, start: number, T: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const positions = tf.reshape(tf.range(start, start + T, 1, 'float32'), [T, 1]); // [T, 1]
+  const freqs = tf.mul(positions, invFreq); // [T, D/2]
+  const emb = tf.concat([freqs, freqs], 1) as tf.Tensor2D; // [T, D]
+  return { cos: tf.cos(emb), sin: tf.sin(emb) };
+}
+
+/** Applies rotate_half rotary tables to x [T, N, D] with per-token rows cos/sin [T, D]. ref: modeling_llama.py apply_rotary_pos_emb */
+export function applyHalfRope(x: tf.Tensor3D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor3D {
+  const [x1, x2] = tf.split(x, 2, 2); // 2 × [T, N, D/2]
+  const rotated = tf.concat([tf.neg(x2), x1], 2); // rotate_half(x) [T, N, D]
+  return tf.add(tf.mul(x, tf.expandDims(cos, 1)), tf.mul(rotated, tf.expandDims(sin, 1))) as tf.Tensor3D;
+}
+
+/** Concatenates weight data (e.g. rows of projections fused into one matrix at load). */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -20,9 +20,24 @@ export interface ForwardOptions {
   readonly innerLoopStats?: boolean;
   /**
    * `dual` processes a chunk mini-batch by mini-batch with matmuls only; `primal` steps token by token with
-   * explicit weight gradients (the decoding path). `auto` uses primal for single tokens, dual otherwise.
+   * explicit weight gradients (the decoding path). `auto` uses primal for single tokens, dual otherwise, and on
+   * CPU backends runs whole mini-batches of TTT-Linear through a faster layout that reads tensors back
+   * mid-step — exact, but not differentiable: training passes `dual`.
    */
   readonly form?: 'auto' | 'dual' | 'primal';
+  /** TTT only: metrics of the hidden state W after every finished mini-batch, and the W's themselves. */
+  readonly weightTrace?: boolean;
+}
+
+/** TTT hidden-state evolution over the mini-batches that finished in a chunk. */
+export interface WeightTrace {
+  readonly firstMiniBatch: number;
+  /** Column names of `metrics`, e.g. `W1.norm`, `W1.dist_init`, `W1.dist_prev`, `W1.cos_init`. */
+  readonly names: readonly string[];
+  /** Per layer, [n, names.length]. */
+  readonly metrics: tf.Tensor2D[];
+  /** Per layer, the weights after each finished mini-batch: name (W1, W2) → [n, H, a, b]. */
+  readonly weights: Record<string, tf.Tensor4D>[];
 }
 
 export interface ForwardResult<S extends ModelState> {
@@ -34,6 +49,7 @@ export interface ForwardResult<S extends ModelState> {
    * this chunk, the first of which has index `firstMiniBatch`.
    */
   readonly innerLoop?: { readonly firstMiniBatch: number; readonly perLayer: tf.Tensor2D[] };
+  readonly weightTrace?: WeightTrace;
 }
 
 export interface CausalLM<S extends ModelState = ModelState> {
@@ -44,7 +60,18 @@ export interface CausalLM<S extends ModelState = ModelState> {
   initialState(): S;
   /** Pure tensor math, synchronous: call inside `tf.tidy` (or through `runChunk`). */
   forward(ids: Int32Array, state: S, options?: ForwardOptions): ForwardResult<S>;
+  /**
+   * Per-layer size of the carried state for the hidden-state views (Mamba: SSM-state norm; Transformer: KV-cache
+   * bytes). TTT models report their state through `weightTrace` instead. The caller owns `perLayer`.
+   */
+  stateSummary?(state: S): StateSummary;
   dispose(): void;
+}
+
+export interface StateSummary {
+  readonly quantity: string;
+  /** [layers] */
+  readonly perLayer: tf.Tensor1D;
 }
 
 /** Disposes the tensors of `previous` that `next` does not carry over (a step may pass some through unchanged). */

@@ -3,8 +3,10 @@
  * config's model type to its config parser and constructor. A new family is one file and one line here.
  */
 import { workbenchError } from '../core/errors.js';
-import type { FloatTensor } from '../core/safetensors.js';
+import type { WeightMap } from '../core/weights.js';
+import { MambaModel, parseMambaConfig } from './mamba.js';
 import type { CausalLM, ModelFamily } from './model.js';
+import { checkWindow, LlamaModel, parseLlamaConfig } from './transformer.js';
 import { parseTTTConfig, TTTModel } from './ttt.js';
 
 export interface ModelDescription {
@@ -18,11 +20,28 @@ export interface ModelDescription {
   readonly details: Readonly<Record<string, string | number | boolean>>;
 }
 
+/** Choices made when a model is loaded rather than stored in its checkpoint. */
+export interface ModelOptions {
+  /** Sliding-window attention of this many tokens (Llama only); absent: full causal attention. */
+  readonly window?: number;
+}
+
 interface RegistryEntry {
   readonly family: ModelFamily;
-  /** Reads the config (throws on bad keys) and says what the model is, without touching weights. */
-  describe(config: Record<string, unknown>, source: string): ModelDescription;
-  create(config: Record<string, unknown>, tensors: ReadonlyMap<string, FloatTensor>, configSource: string, weightSource: string): CausalLM;
+  /** Reads the config (throws on bad keys or options) and says what the model is, without touching weights. */
+  describe(config: Record<string, unknown>, source: string, options?: ModelOptions): ModelDescription;
+  /** `tensors`: checkpoint data, or live tensors (training's variables) that the model borrows without copying. */
+  create(
+    config: Record<string, unknown>, tensors: WeightMap, configSource: string, weightSource: string,
+    options?: ModelOptions,
+  ): CausalLM;
+}
+
+/** Families without attention have no window to slide: asking for one is an error, not silently ignored. */
+function rejectWindow(family: ModelFamily, options: ModelOptions | undefined, source: string): void {
+  if (options?.window !== undefined) {
+    throw workbenchError('E_OPTION', 'window', String(options.window), `sliding-window attention applies to llama models only; ${source} is a ${family} model`);
+  }
 }
 
 /**
@@ -38,7 +57,8 @@ export function defaultTokenizer(config: Record<string, unknown>, vocabSize: num
 
 const ttt: RegistryEntry = {
   family: 'ttt',
-  describe(json, source) {
+  describe(json, source, options) {
+    rejectWindow('ttt', options, source);
     const c = parseTTTConfig(json, source);
     return {
       family: 'ttt',
@@ -54,11 +74,65 @@ const ttt: RegistryEntry = {
       },
     };
   },
-  create: (json, tensors, configSource, weightSource) => new TTTModel(parseTTTConfig(json, configSource), tensors, weightSource),
+  create(json, tensors, configSource, weightSource, options) {
+    rejectWindow('ttt', options, configSource);
+    return new TTTModel(parseTTTConfig(json, configSource), tensors, weightSource);
+  },
+};
+
+const llama: RegistryEntry = {
+  family: 'llama',
+  describe(json, source, options) {
+    const c = parseLlamaConfig(json, source);
+    const window = checkWindow(options?.window);
+    return {
+      family: 'llama',
+      architecture: `Transformer (Llama), ${window === null ? 'full causal attention' : `sliding-window attention of ${window} tokens`}`,
+      layers: c.numHiddenLayers,
+      heads: c.numAttentionHeads,
+      hiddenSize: c.hiddenSize,
+      vocabSize: c.vocabSize,
+      tokenizer: defaultTokenizer(json, c.vocabSize),
+      details: {
+        attention: window === null ? 'full' : `window ${window}`, num_key_value_heads: c.numKeyValueHeads, head_dim: c.headDim,
+        intermediate_size: c.intermediateSize, rope_theta: c.ropeTheta, tie_word_embeddings: c.tieWordEmbeddings,
+        max_position_embeddings: c.maxPositionEmbeddings,
+      },
+    };
+  },
+  create: (json, tensors, configSource, weightSource, options) =>
+    new LlamaModel(parseLlamaConfig(json, configSource), tensors, weightSource, { window: options?.window }),
+};
+
+const mamba: RegistryEntry = {
+  family: 'mamba',
+  describe(json, source, options) {
+    rejectWindow('mamba', options, source);
+    const c = parseMambaConfig(json, source);
+    return {
+      family: 'mamba',
+      architecture: 'Mamba (selective state space)',
+      layers: c.nLayer,
+      heads: null,
+      hiddenSize: c.dModel,
+      vocabSize: c.vocabSize,
+      // released Mamba checkpoints use GPT-NeoX-20B's tokenizer (no built-in one): their folders carry tokenizer.json
+      tokenizer: defaultTokenizer(json, c.vocabSize),
+      details: {
+        d_inner: c.dInner, d_state: c.dState, d_conv: c.dConv, dt_rank: c.dtRank, expand: c.expand, tie_embeddings: c.tieEmbeddings,
+      },
+    };
+  },
+  create(json, tensors, configSource, weightSource, options) {
+    rejectWindow('mamba', options, configSource);
+    return new MambaModel(parseMambaConfig(json, configSource), tensors, weightSource);
+  },
 };
 
 const registry: ReadonlyMap<string, RegistryEntry> = new Map([
   ['ttt', ttt],
+  ['llama', llama],
+  ['mamba', mamba],
 ]);
 
 export const knownModelTypes = (): string[] => [...registry.keys()];

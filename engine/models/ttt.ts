@@ -19,13 +19,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
-import type { FloatTensor } from '../core/safetensors.js';
-import { checkWeights, type WeightSpec, weightTensor } from '../core/weights.js';
+import { checkWeights, type WeightMap, type WeightSpec, weightSize, weightTensor } from '../core/weights.js';
 import {
-  applyInterleavedRope, causalConv, depthwiseFilter, geluTanh, geluTanhGrad, interleavedRopeTables, layerNorm, linear,
-  rmsNorm, swiGlu,
+  applyInterleavedRope, causalConv, dense, depthwiseFilterOf, geluTanh, geluTanhGrad, interleavedRopeTables, layerNorm,
+  rmsNorm, swiGluDense, transposeForDense,
 } from './blocks.js';
-import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, type ModelState } from './model.js';
+import { tttLinearAlignedRun } from './ttt-linear-scan.js';
+import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, type ModelState, type WeightTrace } from './model.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -181,7 +181,7 @@ interface TTTLayerWeights {
   readonly lnWeight: tf.Tensor3D; // ttt_norm_weight [H, 1, f]
   readonly lnBias: tf.Tensor3D; // ttt_norm_bias [H, 1, f]
   readonly init: InnerParams; // W_0
-  readonly tokenEta: Float32Array; // [K] clamp(1/(i+1) + learnable_token_idx, 0)
+  readonly tokenEtaAt: readonly tf.Tensor1D[]; // K × [1]: token_eta[i] = clamp(1/(i+1) + learnable_token_idx[i], 0)
   readonly tokenEtaTril: tf.Tensor2D; // [K, K] row i = token_eta[i] on and below the diagonal
   readonly postNormWeight: tf.Tensor1D;
   readonly postNormBias: tf.Tensor1D;
@@ -345,7 +345,7 @@ export function tttDualFormSegment(
  * W̄ = W_init − token_eta[o]·G. ref: ttt.py TTTLinear.ttt / TTTMLP.ttt, the branch with use_dual_form False.
  */
 export function tttPrimalFormToken(
-  p: InnerParams, carried: InnerGrads | null, s: SegmentInputs, norm: InnerNorm, tokenEta: number,
+  p: InnerParams, carried: InnerGrads | null, s: SegmentInputs, norm: InnerNorm, tokenEta: number | tf.Tensor,
 ): { out: tf.Tensor3D; grads: InnerGrads; tokenParams: InnerParams } {
   const { step } = segmentGrads(p, s, norm);
   const grads = addGrads(carried, step);
@@ -368,34 +368,38 @@ export class TTTModel implements CausalLM<TTTState> {
   private readonly lmHead: tf.Tensor2D;
   private readonly finalNorm: tf.Tensor1D;
   private readonly layers: TTTLayerWeights[];
-  private readonly rope: { cos: tf.Tensor2D; sin: tf.Tensor2D };
+  private readonly rope: { cos: tf.Tensor2D; sin: tf.Tensor2D; swap: tf.Tensor2D };
 
-  constructor(readonly config: TTTConfig, tensors: ReadonlyMap<string, FloatTensor>, source = 'model.safetensors') {
+  /**
+   * `tensors` may be checkpoint data (copied into tensors this model owns) or live tensors such as training
+   * variables (borrowed: every derived weight below is built with tensor ops, so gradients reach the reference-named
+   * tensors; such a model is built inside `tf.tidy` and never disposed).
+   */
+  constructor(readonly config: TTTConfig, tensors: WeightMap, source = 'model.safetensors') {
     checkWeights(source, tttWeightSpecs(config), tensors, { ignore: config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [] });
     this.vocabSize = config.vocabSize;
     this.numLayers = config.numHiddenLayers;
-    this.parameterCount = [...tensors.values()].reduce((n, t) => n + t.data.length, 0)
-      - (config.tieWordEmbeddings && tensors.has('lm_head.weight') ? tensors.get('lm_head.weight')!.data.length : 0);
+    this.parameterCount = [...tensors.values()].reduce((n, t) => n + weightSize(t), 0)
+      - (config.tieWordEmbeddings && tensors.has('lm_head.weight') ? weightSize(tensors.get('lm_head.weight')!) : 0);
     const w = (name: string, shape?: number[]) => weightTensor(tensors, name, shape);
-    const C = config.hiddenSize, H = config.numAttentionHeads, f = C / H, k = config.convKernel;
+    const C = config.hiddenSize, H = config.numAttentionHeads, f = C / H, K = config.miniBatchSize;
     this.embed = w('model.embed_tokens.weight') as tf.Tensor2D;
-    this.lmHead = config.tieWordEmbeddings ? this.embed : (w('lm_head.weight') as tf.Tensor2D);
+    this.lmHead = tf.tidy(() => transposeForDense(config.tieWordEmbeddings ? this.embed : w('lm_head.weight'))); // [C, V]
     this.finalNorm = w('model.norm.weight') as tf.Tensor1D;
     this.rope = interleavedRopeTables(config.miniBatchSize, f, config.ropeTheta);
     this.layers = [];
     for (let l = 0; l < config.numHiddenLayers; l++) {
       const p = `model.layers.${l}.`, s = `${p}seq_modeling_block.`;
-      const data = (name: string) => tensors.get(name)!.data;
-      const projRows = [data(`${s}q_proj.weight`), ...(config.shareQk ? [] : [data(`${s}k_proj.weight`)]), data(`${s}v_proj.weight`), data(`${s}learnable_ttt_lr_weight`)];
-      const qkvLr = tf.tensor2d(concatFloat(projRows), [(config.shareQk ? 2 : 3) * C + H, C]);
-      const tokenIdx = data(`${s}learnable_token_idx`);
-      const tokenEta = new Float32Array(config.miniBatchSize);
-      for (let i = 0; i < tokenEta.length; i++) tokenEta[i] = Math.max(Math.fround(1 / (i + 1)) + tokenIdx[i], 0);
+      // tidy frees the copies of checkpoint data that went into a fused weight (live tensors are never freed)
+      const qkvLr = tf.tidy(() => transposeForDense(tf.concat([
+        w(`${s}q_proj.weight`), ...(config.shareQk ? [] : [w(`${s}k_proj.weight`)]), w(`${s}v_proj.weight`), w(`${s}learnable_ttt_lr_weight`, [H, C]),
+      ], 0))); // [C, (2|3)C + H]
+      const tokenEta = tf.tidy(() => tf.relu(tf.add(tokenIdxBase(K), w(`${s}learnable_token_idx`)))) as tf.Tensor1D; // [K]
       const mlpInit = config.tttLayerType === 'mlp';
       this.layers.push({
         preConv: config.preConv ? {
           norm: w(`${p}conv.norm.weight`) as tf.Tensor1D,
-          filter: depthwiseFilter(data(`${p}conv.conv.weight`), C, k),
+          filter: tf.tidy(() => depthwiseFilterOf(w(`${p}conv.conv.weight`))),
           bias: w(`${p}conv.conv.bias`) as tf.Tensor1D,
         } : undefined,
         seqNorm: w(`${p}seq_norm.weight`) as tf.Tensor1D,
@@ -403,8 +407,8 @@ export class TTTModel implements CausalLM<TTTState> {
         qkvLr,
         lrBias: w(`${s}learnable_ttt_lr_bias`, [H]) as tf.Tensor1D,
         qkConv: config.shareQk ? {
-          filter: depthwiseFilter(concatFloat([data(`${s}conv_q.weight`), data(`${s}conv_k.weight`)]), 2 * C, k),
-          bias: tf.tensor1d(concatFloat([data(`${s}conv_q.bias`), data(`${s}conv_k.bias`)])),
+          filter: tf.tidy(() => depthwiseFilterOf(tf.concat([w(`${s}conv_q.weight`), w(`${s}conv_k.weight`)], 0))), // [1, k, 2C, 1]
+          bias: tf.tidy(() => tf.concat([w(`${s}conv_q.bias`), w(`${s}conv_k.bias`)], 0)) as tf.Tensor1D, // [2C]
         } : undefined,
         lnWeight: w(`${s}ttt_norm_weight`, [H, 1, f]) as tf.Tensor3D,
         lnBias: w(`${s}ttt_norm_bias`, [H, 1, f]) as tf.Tensor3D,
@@ -413,15 +417,16 @@ export class TTTModel implements CausalLM<TTTState> {
           b1: w(`${s}b1`) as tf.Tensor3D,
           ...(mlpInit ? { W2: w(`${s}W2`) as tf.Tensor3D, b2: w(`${s}b2`) as tf.Tensor3D } : {}),
         },
-        tokenEta,
-        tokenEtaTril: tokenEtaTrilTable(tokenEta),
+        tokenEtaAt: tf.split(tokenEta, K) as tf.Tensor1D[],
+        tokenEtaTril: tf.tidy(() => tf.mul(lowerTriangle(K), tf.reshape(tokenEta, [K, 1]))) as tf.Tensor2D,
         postNormWeight: w(`${s}post_norm.weight`) as tf.Tensor1D,
         postNormBias: w(`${s}post_norm.bias`) as tf.Tensor1D,
-        gProj: config.useGate ? (w(`${s}g_proj.weight`) as tf.Tensor2D) : undefined,
-        oProj: w(`${s}o_proj.weight`) as tf.Tensor2D,
-        mlpGateUp: tf.tensor2d(concatFloat([data(`${p}mlp.gate_proj.weight`), data(`${p}mlp.up_proj.weight`)]), [2 * config.intermediateSize, C]),
-        mlpDown: w(`${p}mlp.down_proj.weight`) as tf.Tensor2D,
+        gProj: config.useGate ? tf.tidy(() => transposeForDense(w(`${s}g_proj.weight`))) : undefined,
+        oProj: tf.tidy(() => transposeForDense(w(`${s}o_proj.weight`))),
+        mlpGateUp: tf.tidy(() => transposeForDense(tf.concat([w(`${p}mlp.gate_proj.weight`), w(`${p}mlp.up_proj.weight`)], 0))), // [C, 2I]
+        mlpDown: tf.tidy(() => transposeForDense(w(`${p}mlp.down_proj.weight`))), // [I, C]
       });
+      tokenEta.dispose();
     }
   }
 
@@ -456,25 +461,34 @@ export class TTTModel implements CausalLM<TTTState> {
     let x = tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
     const layers: TTTLayerState[] = [];
     const stats: tf.Tensor2D[] = [];
+    const traces: { metrics: tf.Tensor2D; weights: Record<string, tf.Tensor4D> }[] = [];
+    const want: TraceRequest = {
+      stats: options.innerLoopStats === true,
+      weights: options.weightTrace === true,
+      fast: (options.form ?? 'auto') === 'auto' && cpuBackends.has(tf.getBackend()),
+    };
     for (let l = 0; l < this.layers.length; l++) {
-      const out = this.block(this.layers[l], state.layers[l], x, segments, cos, sin, options.innerLoopStats === true);
+      const out = this.block(this.layers[l], state.layers[l], x, segments, cos, sin, want);
       x = out.x;
       layers.push(out.state);
       if (out.stats) stats.push(out.stats);
+      if (out.trace) traces.push(out.trace);
     }
-    const logits = linear(rmsNorm(x, this.finalNorm, this.config.rmsNormEps), this.lmHead); // [T, V]
+    const firstMiniBatch = Math.floor(state.position / K);
+    const logits = dense(rmsNorm(x, this.finalNorm, this.config.rmsNormEps), this.lmHead); // [T, V]
     return {
       logits,
       state: { position: state.position + T, layers },
-      ...(options.innerLoopStats ? { innerLoop: { firstMiniBatch: Math.floor(state.position / K), perLayer: stats } } : {}),
+      ...(want.stats ? { innerLoop: { firstMiniBatch, perLayer: stats } } : {}),
+      ...(want.weights ? { weightTrace: this.weightTraceOf(firstMiniBatch, traces) } : {}),
     };
   }
 
   // ref: ttt.py Block.forward
   private block(
     lw: TTTLayerWeights, ls: TTTLayerState, x: tf.Tensor2D, segments: readonly Segment[],
-    cos: tf.Tensor2D, sin: tf.Tensor2D, wantStats: boolean,
-  ): { x: tf.Tensor2D; state: TTTLayerState; stats?: tf.Tensor2D } {
+    cos: tf.Tensor2D, sin: tf.Tensor2D, want: TraceRequest,
+  ): { x: tf.Tensor2D; state: TTTLayerState } & LayerTrace {
     const eps = this.config.rmsNormEps;
     let preConvState = ls.preConv;
     if (lw.preConv && ls.preConv) {
@@ -482,20 +496,20 @@ export class TTTModel implements CausalLM<TTTState> {
       x = tf.add(x, conv.y);
       preConvState = conv.state;
     }
-    const ttt = this.tttLayer(lw, ls, rmsNorm(x, lw.seqNorm, eps), segments, cos, sin, wantStats);
+    const ttt = this.tttLayer(lw, ls, rmsNorm(x, lw.seqNorm, eps), segments, cos, sin, want);
     x = tf.add(x, ttt.y);
-    x = tf.add(x, swiGlu(rmsNorm(x, lw.ffnNorm, eps), lw.mlpGateUp, lw.mlpDown));
-    return { x, state: { ...ttt.state, preConv: preConvState }, stats: ttt.stats };
+    x = tf.add(x, swiGluDense(rmsNorm(x, lw.ffnNorm, eps), lw.mlpGateUp, lw.mlpDown));
+    return { x, state: { ...ttt.state, preConv: preConvState }, stats: ttt.stats, trace: ttt.trace };
   }
 
   // ref: ttt.py TTTBase.forward
   private tttLayer(
     lw: TTTLayerWeights, ls: TTTLayerState, X: tf.Tensor2D, segments: readonly Segment[],
-    cos: tf.Tensor2D, sin: tf.Tensor2D, wantStats: boolean,
-  ): { y: tf.Tensor2D; state: TTTLayerState; stats?: tf.Tensor2D } {
+    cos: tf.Tensor2D, sin: tf.Tensor2D, want: TraceRequest,
+  ): { y: tf.Tensor2D; state: TTTLayerState } & LayerTrace {
     const { hiddenSize: C, numAttentionHeads: H, miniBatchSize: K } = this.config;
     const f = C / H, T = X.shape[0];
-    const proj = linear(X, lw.qkvLr); // [T, (2|3)C + H]
+    const proj = dense(X, lw.qkvLr); // [T, (2|3)C + H]
     let qk: tf.Tensor2D, XVflat: tf.Tensor2D, lrLogits: tf.Tensor2D;
     let qkConvState = ls.qkConv;
     if (lw.qkConv && ls.qkConv) {
@@ -508,7 +522,7 @@ export class TTTModel implements CausalLM<TTTState> {
     } else {
       [qk, XVflat, lrLogits] = tf.split(proj, [2 * C, C, H], 1) as tf.Tensor2D[];
     }
-    const qkRot = applyInterleavedRope(tf.reshape(qk, [T, 2 * H, f]), cos, sin); // [T, 2H, f]
+    const qkRot = applyInterleavedRope(tf.reshape(qk, [T, 2 * H, f]), cos, sin, this.rope.swap); // [T, 2H, f]
     const qkHeads = tf.transpose(qkRot, [1, 0, 2]); // [2H, T, f]
     const [XQ, XK] = tf.split(qkHeads, 2, 0) as tf.Tensor3D[]; // [H, T, f] each
     const XV = tf.transpose(tf.reshape(XVflat, [T, H, f]), [1, 0, 2]) as tf.Tensor3D; // [H, T, f]
@@ -516,49 +530,71 @@ export class TTTModel implements CausalLM<TTTState> {
     const lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f); // [T, H]
     const lrRow = tf.reshape(tf.transpose(lrEta), [H, 1, T]) as tf.Tensor3D; // [H, 1, T]
 
-    const sizes = segments.map((s) => s.length);
-    const bySegment = (t: tf.Tensor3D, axis: number) => (sizes.length > 1 ? (tf.split(t, sizes, axis) as tf.Tensor3D[]) : [t]);
-    const XQs = bySegment(XQ, 1), XKs = bySegment(XK, 1), XVs = bySegment(XV, 1), lrs = bySegment(lrRow, 2);
     const norm: InnerNorm = lw;
     let params = ls.params;
     let grads = ls.grads;
     const outs: tf.Tensor3D[] = [];
-    const stats: tf.Tensor1D[] = [];
-    segments.forEach((seg, i) => {
-      const s: SegmentInputs = { XQ: XQs[i], XK: XKs[i], XV: XVs[i], lr: lrs[i], offset: seg.offset };
-      const last = seg.offset + seg.length - 1;
-      let out: tf.Tensor3D;
-      if (seg.primal) {
-        const r = tttPrimalFormToken(params, grads, s, norm, lw.tokenEta[seg.offset]);
-        out = r.out;
-        grads = r.grads;
-        if (last === K - 1) {
-          if (wantStats) stats.push(this.innerLoopStats(lw, params, r.tokenParams, s));
-          params = r.tokenParams;
-          grads = null;
+    const stats: tf.Tensor2D[] = [];
+    const finished: Record<string, tf.Tensor4D>[] = []; // weights after each mini-batch that ends in this chunk
+    const startParams = ls.params;
+    const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
+    const sizes = groups.map((g) => g.length);
+    const byGroup = (t: tf.Tensor3D, axis: number) => (sizes.length > 1 ? (tf.split(t, sizes, axis) as tf.Tensor3D[]) : [t]);
+    const XQg = byGroup(XQ, 1), XKg = byGroup(XK, 1), XVg = byGroup(XV, 1), lrg = byGroup(lrRow, 2);
+    groups.forEach((group, g) => {
+      if (group.aligned && grads === null) {
+        const run = tttLinearAlignedRun({
+          XQ: XQg[g], XK: XKg[g], XV: XVg[g], lr: lrg[g], tokenEtaTril: lw.tokenEtaTril, W1: params.W1, b1: params.b1,
+          W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias, K, stats: want.stats, weights: want.weights,
+        });
+        outs.push(run.out);
+        params = { W1: run.W1, b1: run.b1 };
+        if (run.stats) stats.push(run.stats);
+        if (run.W1Stack) finished.push({ W1: run.W1Stack });
+        return;
+      }
+      const pieces = group.segments.map((seg) => seg.length);
+      const bySegment = (t: tf.Tensor3D, axis: number) => (pieces.length > 1 ? (tf.split(t, pieces, axis) as tf.Tensor3D[]) : [t]);
+      const XQs = bySegment(XQg[g], 1), XKs = bySegment(XKg[g], 1), XVs = bySegment(XVg[g], 1), lrs = bySegment(lrg[g], 2);
+      group.segments.forEach((seg, i) => {
+        const s: SegmentInputs = { XQ: XQs[i], XK: XKs[i], XV: XVs[i], lr: lrs[i], offset: seg.offset };
+        const last = seg.offset + seg.length - 1;
+        let next: InnerParams | null = null;
+        if (seg.primal) {
+          const r = tttPrimalFormToken(params, grads, s, norm, lw.tokenEtaAt[seg.offset]);
+          outs.push(r.out);
+          grads = r.grads;
+          if (last === K - 1) next = r.tokenParams;
+        } else {
+          const r = tttDualFormSegment(params, grads, s, norm, this.tokenEtaTril(lw, seg.offset, seg.length));
+          outs.push(r.out);
+          grads = r.grads;
+          if (last === K - 1) next = applyGrads(params, r.grads, lw.tokenEtaAt[K - 1]);
         }
-      } else {
-        const r = tttDualFormSegment(params, grads, s, norm, this.tokenEtaTril(lw, seg.offset, seg.length));
-        out = r.out;
-        grads = r.grads;
-        if (last === K - 1) {
-          const next = applyGrads(params, r.grads, lw.tokenEta[K - 1]);
-          if (wantStats) stats.push(this.innerLoopStats(lw, params, next, s));
+        if (next) {
+          if (want.stats) stats.push(tf.expandDims(this.innerLoopStats(lw, params, next, s), 0) as tf.Tensor2D);
+          if (want.weights) finished.push(Object.fromEntries(Object.entries(next).map(([k, v]) => [k, tf.expandDims(v, 0)])) as Record<string, tf.Tensor4D>);
           params = next;
           grads = null;
         }
-      }
-      outs.push(out);
+      });
     });
     const Z = outs.length > 1 ? tf.concat(outs, 1) : outs[0]; // [H, T, f]
     let y = tf.reshape(tf.transpose(Z, [1, 0, 2]), [T, C]) as tf.Tensor2D; // [T, C]
     y = layerNorm(y, lw.postNormWeight, lw.postNormBias, 1e-6);
-    if (lw.gProj) y = tf.mul(geluTanh(linear(X, lw.gProj)), y); // ref: ttt.py TTTBase.apply_gate
+    if (lw.gProj) y = tf.mul(geluTanh(dense(X, lw.gProj)), y); // ref: ttt.py TTTBase.apply_gate
     return {
-      y: linear(y, lw.oProj),
+      y: dense(y, lw.oProj),
       state: { params, grads, qkConv: qkConvState },
-      stats: wantStats ? (stats.length ? tf.stack(stats) as tf.Tensor2D : tf.zeros([0, 3]) as tf.Tensor2D) : undefined,
+      stats: want.stats ? (stats.length ? tf.concat(stats, 0) as tf.Tensor2D : tf.zeros([0, 3]) as tf.Tensor2D) : undefined,
+      trace: want.weights ? innerWeightTrace(lw.init, startParams, finished) : undefined,
     };
+  }
+
+  private weightTraceOf(firstMiniBatch: number, traces: { metrics: tf.Tensor2D; weights: Record<string, tf.Tensor4D> }[]): WeightTrace {
+    const names = (this.config.tttLayerType === 'mlp' ? ['W1', 'W2'] : ['W1'])
+      .flatMap((w) => weightMetricNames.map((m) => `${w}.${m}`));
+    return { firstMiniBatch, names, metrics: traces.map((t) => t.metrics), weights: traces.map((t) => t.weights) };
   }
 
   /** (init, before, after) losses on a finished mini-batch's last token; DESIGN.md "Inner-loop statistics". */
@@ -576,8 +612,7 @@ export class TTTModel implements CausalLM<TTTState> {
   }
 
   dispose(): void {
-    const owned: tf.Tensor[] = [this.embed, this.finalNorm, this.rope.cos, this.rope.sin];
-    if (this.lmHead !== this.embed) owned.push(this.lmHead);
+    const owned: tf.Tensor[] = [this.embed, this.lmHead, this.finalNorm, this.rope.cos, this.rope.sin, this.rope.swap];
     for (const lw of this.layers) owned.push(...tf.tensor_util.getTensorsInContainer(lw as unknown as tf.TensorContainer));
     tf.dispose(owned);
   }
@@ -586,10 +621,77 @@ export class TTTModel implements CausalLM<TTTState> {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
+interface TraceRequest {
+  readonly stats: boolean;
+  readonly weights: boolean;
+  /** Whole mini-batches of TTT-Linear may take the CPU layout of ttt-linear-scan.ts. */
+  readonly fast: boolean;
+}
+
+/** Backends where the layout of ttt-linear-scan.ts is faster (its readbacks are heap copies there, not stalls). */
+const cpuBackends = new Set(['wasm', 'cpu', 'tensorflow']);
+
+interface LayerTrace {
+  readonly stats?: tf.Tensor2D;
+  readonly trace?: { metrics: tf.Tensor2D; weights: Record<string, tf.Tensor4D> };
+}
+
+/** Per weight matrix, after each finished mini-batch: ‖W_t‖_F, ‖W_t − W_0‖_F, ‖W_t − W_{t−1}‖_F, cos(W_t, W_0). */
+const weightMetricNames = ['norm', 'dist_init', 'dist_prev', 'cos_init'] as const;
+
+/** Hidden-state evolution of one layer (all heads together) over the mini-batches finished in a chunk. */
+function innerWeightTrace(init: InnerParams, previous: InnerParams, finished: readonly Record<string, tf.Tensor4D>[]) {
+  const columns: tf.Tensor1D[] = [];
+  const weights: Record<string, tf.Tensor4D> = {};
+  const n = finished.reduce((count, f) => count + f.W1.shape[0], 0);
+  const keys = (['W1', 'W2'] as const).filter((key) => init[key] && previous[key]);
+  if (n === 0) {
+    for (const key of keys) weights[key] = tf.zeros([0, ...init[key]!.shape]) as tf.Tensor4D;
+    return { metrics: tf.zeros([0, keys.length * weightMetricNames.length]) as tf.Tensor2D, weights };
+  }
+  for (const key of keys) {
+    const w0 = init[key]!;
+    const prev = previous[key]!;
+    const stacked = (finished.length > 1 ? tf.concat(finished.map((p) => p[key]), 0) : finished[0][key]) as tf.Tensor4D; // [n, H, a, b]
+    weights[key] = stacked;
+    const flat = tf.reshape(stacked, [n, -1]); // [n, H·a·b]
+    const flat0 = tf.reshape(w0, [1, -1]);
+    const flatPrev = tf.concat([tf.reshape(prev, [1, -1]), tf.slice(flat, [0, 0], [n - 1, -1])], 0); // W_{t−1}
+    const norm = tf.sqrt(tf.sum(tf.square(flat), 1)) as tf.Tensor1D;
+    const norm0 = tf.sqrt(tf.sum(tf.square(flat0)));
+    columns.push(
+      norm,
+      tf.sqrt(tf.sum(tf.square(tf.sub(flat, flat0)), 1)) as tf.Tensor1D,
+      tf.sqrt(tf.sum(tf.square(tf.sub(flat, flatPrev)), 1)) as tf.Tensor1D,
+      tf.div(tf.sum(tf.mul(flat, flat0), 1), tf.mul(norm, norm0)) as tf.Tensor1D,
+    );
+  }
+  return { metrics: tf.stack(columns, 1) as tf.Tensor2D, weights };
+}
+
 interface Segment {
   readonly offset: number; // o: position of the first token inside its mini-batch
   readonly length: number;
   readonly primal: boolean;
+}
+
+interface SegmentGroup {
+  readonly segments: readonly Segment[];
+  readonly length: number;
+  /** Whole mini-batches starting at a boundary, for `tttLinearAlignedRun`. */
+  readonly aligned: boolean;
+}
+
+/** Consecutive whole mini-batches become one aligned group (when `fast`); every other segment is its own group. */
+function groupSegments(segments: readonly Segment[], K: number, fast: boolean): SegmentGroup[] {
+  const groups: SegmentGroup[] = [];
+  for (const seg of segments) {
+    const whole = fast && !seg.primal && seg.offset === 0 && seg.length === K;
+    const last = groups[groups.length - 1];
+    if (whole && last?.aligned) groups[groups.length - 1] = { segments: [...last.segments, seg], length: last.length + K, aligned: true };
+    else groups.push({ segments: [seg], length: seg.length, aligned: whole });
+  }
+  return groups;
 }
 
 /** Cuts tokens [position, position + T) at mini-batch boundaries (or into single tokens for the primal form). */
@@ -605,19 +707,14 @@ function splitSegments(position: number, T: number, K: number, primal: boolean):
   return segments;
 }
 
-function tokenEtaTrilTable(tokenEta: Float32Array): tf.Tensor2D {
-  const K = tokenEta.length;
-  const values = new Float32Array(K * K);
-  for (let i = 0; i < K; i++) for (let j = 0; j <= i; j++) values[i * K + j] = tokenEta[i];
-  return tf.tensor2d(values, [K, K]);
+/** token_idx = 1/(i+1) for i < K, in float32 as the reference's buffer holds it. ref: ttt.py TTTBase.__init__ */
+function tokenIdxBase(K: number): tf.Tensor1D {
+  return tf.tensor1d(Float32Array.from({ length: K }, (_, i) => 1 / (i + 1)));
 }
 
-function concatFloat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+/** [K, K] ones on and below the diagonal. */
+function lowerTriangle(K: number): tf.Tensor2D {
+  const values = new Float32Array(K * K);
+  for (let i = 0; i < K; i++) for (let j = 0; j <= i; j++) values[i * K + j] = 1;
+  return tf.tensor2d(values, [K, K]);
 }

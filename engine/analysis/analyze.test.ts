@@ -1,0 +1,119 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BackendInfo, selectBackend } from '../core/backend.js';
+import { readSafetensors } from '../core/safetensors.js';
+import { computeLogits } from '../cli/logits.js';
+import { loadModel } from '../io/load-model.js';
+import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-models.js';
+import { analyzeBook } from './analyze.js';
+import { readSeries } from './run-store.js';
+
+const work = tempDir();
+let backend: BackendInfo;
+let ttt: string, mlp: string;
+const book = join(work.dir, 'genesis.txt');
+
+beforeAll(async () => {
+  backend = await selectBackend('wasm');
+  ttt = writeTinyModel(work.dir, 'ttt-linear');
+  mlp = writeTinyModel(work.dir, 'ttt-mlp');
+  writeFileSync(book, sampleText.repeat(2));
+});
+afterAll(() => work.cleanup());
+
+const readArrow = (path: string) => tableFromIPC(readFileSync(path));
+
+describe('analyzeBook', () => {
+  it('writes per-token NLL that matches the model\'s own logits, and bits per byte', async () => {
+    const runDir = join(work.dir, 'run-nll');
+    const { manifest } = await analyzeBook({ book, models: [ttt], runDir, backend, chunkTokens: 48, maxTokens: 300 });
+    expect(manifest.status).toBe('finished');
+    const m = manifest.models[0];
+    expect(m.status).toBe('finished');
+    expect(m.tokensDone).toBe(300);
+    expect(m.predictedTokens).toBe(299);
+    const tokens = readArrow(join(runDir, m.files.nll));
+    expect(tokens.numRows).toBe(299);
+    expect(tokens.schema.fields.map((f) => f.name)).toEqual(['position', 'token', 'nll', 'bytes']);
+    // independent check: log-softmax of logits computed in one pass
+    const ids = Int32Array.from(new TextEncoder().encode(sampleText.repeat(2)).subarray(0, 300));
+    const { model } = await loadModel(ttt);
+    const logits = await computeLogits(model, ids);
+    model.dispose();
+    const nll = tokens.getChild('nll')!.toArray() as Float32Array;
+    for (const t of [0, 17, 100, 298]) {
+      const row = logits.subarray(t * 256, (t + 1) * 256);
+      const max = Math.max(...row);
+      const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+      expect(nll[t]).toBeCloseTo(lse - row[ids[t + 1]], 4);
+    }
+    const sum = nll.reduce((a, b) => a + b, 0);
+    expect(m.bitsPerByte!).toBeCloseTo(sum / Math.LN2 / 299, 4);
+    expect(m.bitsPerByte!).toBeGreaterThan(7); // an untrained byte model is near uniform: log2(256) = 8
+  });
+
+  it('records the TTT inner loop, hidden-state evolution and W snapshots', async () => {
+    const runDir = join(work.dir, 'run-ttt');
+    const { manifest } = await analyzeBook({ book, models: [ttt, mlp], runDir, backend, chunkTokens: 40, maxTokens: 200, snapshots: 4 });
+    for (const m of manifest.models) {
+      const inner = readArrow(join(runDir, m.files.innerLoop));
+      expect(inner.numRows).toBe(2 * Math.floor(200 / 16)); // 2 layers × finished mini-batches
+      expect(inner.schema.fields.map((f) => f.name)).toEqual(['layer', 'mini_batch', 'position', 'init', 'before', 'after']);
+      const layer = inner.getChild('layer')!.toArray() as Int32Array;
+      const positions = Array.from(inner.getChild('position')!.toArray() as Int32Array).filter((_, i) => layer[i] === 0);
+      expect(positions.slice(0, 4)).toEqual([15, 31, 47, 63]);
+      const hidden = readArrow(join(runDir, m.files.hiddenState));
+      const expected = m.architecture.startsWith('TTT-MLP') ? 8 : 4;
+      expect(hidden.schema.fields.length).toBe(3 + expected);
+      const distInit = hidden.getChild('W1_dist_init')!.toArray() as Float32Array;
+      const cos = hidden.getChild('W1_cos_init')!.toArray() as Float32Array;
+      for (const v of cos) expect(v).toBeLessThanOrEqual(1 + 1e-5);
+      expect(Math.max(...distInit)).toBeGreaterThan(0);
+      const snaps = readSafetensors(readFileSync(join(runDir, m.files.snapshots)), 'snapshots').tensors;
+      expect(snaps.size).toBeGreaterThanOrEqual(2 * 3);
+      expect([...snaps.keys()][0]).toMatch(/^layers\.\d\.W[12]\.mb\d+$/);
+      // the series reader gives the same rows, reduced on request
+      const series = await readSeries(runDir, manifest, m.key, 'innerLoop', { layer: 1, points: 4 });
+      expect(series.rows).toBe(Math.floor(200 / 16));
+      expect(series.x.length).toBeLessThanOrEqual(4);
+      expect(Object.keys(series.columns)).toEqual(['init', 'before', 'after']);
+    }
+  });
+
+  it('stops between chunks on cancel, leaving a readable partial run marked cancelled', async () => {
+    const runDir = join(work.dir, 'run-cancel');
+    const controller = new AbortController();
+    const { manifest } = await analyzeBook({
+      book, models: [ttt, mlp], runDir, backend, chunkTokens: 32, signal: controller.signal,
+      onProgress: (p) => p.tokensDone >= 64 && controller.abort(),
+    });
+    expect(manifest.status).toBe('cancelled');
+    expect(manifest.models[0].status).toBe('cancelled');
+    expect(manifest.models[0].tokensDone).toBe(64);
+    expect(manifest.models[1].status).toBe('cancelled');
+    const tokens = readArrow(join(runDir, manifest.models[0].files.nll));
+    expect(tokens.numRows).toBe(64);
+    const onDisk = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as { status: string };
+    expect(onDisk.status).toBe('cancelled');
+  });
+
+  it('leaks no tensors over a run', async () => {
+    const before = tf.memory().numTensors;
+    await analyzeBook({ book, models: [mlp], runDir: join(work.dir, 'run-leak'), backend, chunkTokens: 24, maxTokens: 100 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses bad books and mismatched tokenizers before writing anything', async () => {
+    const empty = join(work.dir, 'empty.txt');
+    writeFileSync(empty, '');
+    await expect(analyzeBook({ book: empty, models: [ttt], runDir: join(work.dir, 'run-empty'), backend })).rejects.toThrow(/empty\.txt: the file is empty/);
+    const binary = join(work.dir, 'blob.bin');
+    writeFileSync(binary, Buffer.from([0, 1, 2, 3, 0, 255, 0, 7]));
+    await expect(analyzeBook({ book: binary, models: [ttt], runDir: join(work.dir, 'run-bin'), backend })).rejects.toThrow(/blob\.bin: looks like a binary file/);
+    const small = writeTinyModel(work.dir, 'ttt-linear', 'vocab-100', { vocab_size: 100, tokenizer: 'bytes' });
+    await expect(analyzeBook({ book, models: [small], runDir: join(work.dir, 'run-vocab'), backend })).rejects.toThrow(/vocab-100\/config\.json: .*256.*100/);
+  });
+});

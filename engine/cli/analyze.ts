@@ -1,0 +1,91 @@
+/** `ttt-workbench analyze`: stream a book through models and store per-token results in a run folder. */
+import { createRequire } from 'node:module';
+import { selectBackend } from '../core/backend.js';
+import { analyzeBook } from '../analysis/analyze.js';
+import { type Command, intOption, parseCommandArgs, requireOption } from './args.js';
+
+const help = `Usage: ttt-workbench analyze BOOK --model DIR [--model DIR2 ...] --out RUNDIR [options]
+
+Streams the whole book through each model in chunks, carrying each model's state from chunk to chunk, and
+writes per-token results as it goes:
+  RUNDIR/manifest.json                       book hash, models, tokenizer, settings, status, bits/byte
+  RUNDIR/models/<model>/tokens.arrow         position, token, nll (nats), bytes of every predicted token
+  RUNDIR/models/<model>/inner_loop.arrow     TTT: ttt_loss init/before/after per layer and mini-batch
+  RUNDIR/models/<model>/hidden_state.arrow   TTT: |W_t|, |W_t - W_0|, |W_t - W_t-1|, cos(W_t, W_0) per layer
+  RUNDIR/models/<model>/snapshots.safetensors  TTT: W at about 32 log-spaced positions
+  RUNDIR/models/<model>/model_state.arrow    Mamba: SSM-state norm; Transformer: KV-cache bytes
+  RUNDIR/models/<model>/throughput.arrow     tokens/s over the run
+Arrow IPC files read directly in pandas (pyarrow.ipc), polars and DuckDB. Ctrl-C stops cleanly: the run is
+kept, marked "cancelled", with everything computed so far.
+
+Options:
+  --model DIR         model folder (repeat for several models; they run one after another)
+  --out RUNDIR        run folder to create
+  --max-tokens N      analyse only the first N tokens
+  --window W          sliding-window attention of W tokens for Transformer models (bounded KV cache)
+  --chunk N           tokens per chunk (default 512)
+  --no-inner-loop     skip the TTT inner-loop and hidden-state series (faster)
+  --backend B         tensorflow | webgpu | wasm | cpu (default: the best available)
+  -h, --help          show this help`;
+
+export function engineVersions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const version = (name: string) => {
+    try {
+      return (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      return 'absent';
+    }
+  };
+  return { node: process.versions.node, 'ttt-workbench': version('../..'), '@tensorflow/tfjs-core': version('@tensorflow/tfjs-core') };
+}
+
+const formatEta = (s: number | null) => (s === null || !Number.isFinite(s) ? '?' : s < 90 ? `${Math.round(s)}s` : `${Math.round(s / 60)}m`);
+
+export const analyzeCommand: Command = {
+  name: 'analyze',
+  summary: 'stream a book through models into a run folder',
+  help,
+  async run(argv, io) {
+    const { values, positionals } = parseCommandArgs('analyze', argv, {
+      model: { type: 'string', multiple: true }, out: { type: 'string' }, 'max-tokens': { type: 'string' },
+      window: { type: 'string' }, chunk: { type: 'string' }, 'no-inner-loop': { type: 'boolean' }, backend: { type: 'string' },
+    }, true);
+    if (values.help) {
+      io.stdout(help);
+      return 0;
+    }
+    const book = requireOption('analyze', positionals[0], 'BOOK');
+    const models = values.model ?? [];
+    requireOption('analyze', models[0], '--model');
+    const out = requireOption('analyze', values.out, '--out');
+    const backend = await selectBackend(values.backend);
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once('SIGINT', onSigint);
+    const tty = process.stderr.isTTY === true;
+    let lastLine = 0;
+    try {
+      const { manifest, runDir } = await analyzeBook({
+        book, models, runDir: out, backend, versions: engineVersions(), signal: controller.signal,
+        maxTokens: intOption('analyze', values['max-tokens'], '--max-tokens', 1),
+        window: intOption('analyze', values.window, '--window', 1),
+        chunkTokens: intOption('analyze', values.chunk, '--chunk', 1),
+        innerLoop: !values['no-inner-loop'],
+        onProgress: (p) => {
+          if (!tty || performance.now() - lastLine < 200) return;
+          lastLine = performance.now();
+          process.stderr.write(`\r${p.model} ${p.tokensDone.toLocaleString('en-US')}/${p.tokensTotal.toLocaleString('en-US')} tokens  ${Math.round(p.tokensPerSecond)} tok/s  ETA ${formatEta(p.etaSeconds)}   `);
+        },
+      });
+      if (tty) process.stderr.write('\n');
+      for (const m of manifest.models) {
+        io.stdout(`${m.name.padEnd(28)} ${m.status.padEnd(9)} ${m.tokensDone} tokens  ${m.bitsPerByte === null ? '-' : m.bitsPerByte.toFixed(4)} bits/byte  ${m.tokensPerSecond === null ? '-' : Math.round(m.tokensPerSecond)} tok/s`);
+      }
+      io.stderr(`run ${manifest.status}: ${runDir}`);
+      return manifest.status === 'finished' ? 0 : manifest.status === 'cancelled' ? 130 : 1;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};

@@ -1,0 +1,331 @@
+/**
+ * The one contract between the UI and the engine (JSON-RPC 2.0 over stdio, WebSocket or Electron IPC).
+ * Every type here comes from a zod schema (`z.infer`), so what the server validates and what clients compile
+ * against cannot drift. Methods are `noun.verb`-like names, notifications `noun.event`-like names; both tables are
+ * data, and the server and clients are generic over them.
+ *
+ * This file must stay importable by the renderer: zod only, no engine internals, no Node APIs.
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared shapes
+
+export const BackendName = z.enum(['tensorflow', 'webgpu', 'wasm', 'cpu']);
+export type BackendName = z.infer<typeof BackendName>;
+
+export const BackendInfo = z.object({
+  name: BackendName,
+  threads: z.number().int(),
+  tfjsVersion: z.string(),
+  detail: z.string(),
+});
+export type BackendInfo = z.infer<typeof BackendInfo>;
+
+export const ModelFamily = z.enum(['ttt', 'llama', 'mamba']);
+export type ModelFamily = z.infer<typeof ModelFamily>;
+
+export const ModelInfo = z.object({
+  dir: z.string(),
+  name: z.string(),
+  family: ModelFamily,
+  architecture: z.string(),
+  layers: z.number().int(),
+  heads: z.number().int().nullable(),
+  hiddenSize: z.number().int(),
+  vocabSize: z.number().int(),
+  tokenizer: z.string(),
+  parameters: z.number().int().optional(),
+  bytesOnDisk: z.number().int().optional(),
+  /** Listed because the engine was started with it (a shipped demo model), not because the user added it. */
+  builtin: z.boolean().optional(),
+  details: z.record(z.union([z.string(), z.number(), z.boolean()])),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const BookInfo = z.object({
+  path: z.string(),
+  name: z.string(),
+  bytes: z.number().int(),
+  sha256: z.string(),
+  encoding: z.string(),
+  /** Tokens under the given tokenizer (byte-level unless asked otherwise). */
+  tokens: z.number().int(),
+  tokenizer: z.string(),
+  preview: z.string(),
+  /** Listed because the engine was started with it (the shipped sample book). */
+  builtin: z.boolean().optional(),
+});
+export type BookInfo = z.infer<typeof BookInfo>;
+
+export const RunStatus = z.enum(['queued', 'running', 'finished', 'cancelled', 'failed', 'interrupted']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+/** One model's part of a run: its files (relative to the run folder) and summary figures. */
+export const RunModel = z.object({
+  key: z.string(),
+  dir: z.string(),
+  name: z.string(),
+  family: ModelFamily,
+  architecture: z.string(),
+  tokenizer: z.string(),
+  parameters: z.number().int(),
+  status: RunStatus,
+  tokensDone: z.number().int(),
+  tokensTotal: z.number().int(),
+  /** Sum of NLL (nats) over predicted tokens, and the UTF-8 bytes those tokens cover. */
+  nllSum: z.number(),
+  predictedTokens: z.number().int(),
+  predictedBytes: z.number().int(),
+  bitsPerByte: z.number().nullable(),
+  wallSeconds: z.number(),
+  tokensPerSecond: z.number().nullable(),
+  /** Series name → Arrow IPC file, e.g. `nll` → `models/0-ttt-linear/tokens.arrow`. */
+  files: z.record(z.string()),
+  miniBatchSize: z.number().int().nullable(),
+  layers: z.number().int(),
+  window: z.number().int().nullable(),
+  error: z.string().nullable(),
+});
+export type RunModel = z.infer<typeof RunModel>;
+
+export const RunManifest = z.object({
+  format: z.literal('ttt-workbench-run/1'),
+  id: z.string(),
+  status: RunStatus,
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+  book: z.object({ path: z.string(), name: z.string(), sha256: z.string(), bytes: z.number().int(), tokens: z.number().int() }),
+  settings: z.object({
+    maxTokens: z.number().int().nullable(),
+    chunkTokens: z.number().int(),
+    window: z.number().int().nullable(),
+    innerLoop: z.boolean(),
+  }),
+  backend: BackendInfo,
+  versions: z.record(z.string()),
+  models: z.array(RunModel),
+  error: z.string().nullable(),
+});
+export type RunManifest = z.infer<typeof RunManifest>;
+
+export const RunSummary = z.object({
+  id: z.string(),
+  dir: z.string(),
+  status: RunStatus,
+  createdAt: z.string(),
+  book: z.string(),
+  tokens: z.number().int(),
+  models: z.array(z.object({ name: z.string(), family: ModelFamily, status: RunStatus, tokensDone: z.number().int(), bitsPerByte: z.number().nullable() })),
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+/** Series a run can hold; not every model has every series (inner-loop and weights are TTT only). */
+export const SeriesName = z.enum(['nll', 'innerLoop', 'hiddenState', 'modelState', 'throughput']);
+export type SeriesName = z.infer<typeof SeriesName>;
+
+export const Series = z.object({
+  /** x values (token positions) and one y array per column, after downsampling. */
+  x: z.array(z.number()),
+  columns: z.record(z.array(z.number())),
+  /** Rows in the stored series within [start, end) and whether min/max downsampling was applied. */
+  rows: z.number().int(),
+  downsampled: z.boolean(),
+});
+export type Series = z.infer<typeof Series>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Methods
+
+export const methods = {
+  info: {
+    params: z.object({}).strict(),
+    result: z.object({ engine: z.string(), backend: BackendInfo, modelsDir: z.string(), runsDir: z.string(), booksDir: z.string() }),
+  },
+  listModels: {
+    params: z.object({}).strict(),
+    result: z.object({ models: z.array(ModelInfo) }),
+  },
+  addModel: {
+    params: z.object({ dir: z.string().min(1) }).strict(),
+    result: z.object({ model: ModelInfo }),
+  },
+  openBook: {
+    params: z.object({ path: z.string().min(1), tokenizer: z.string().optional() }).strict(),
+    result: z.object({ book: BookInfo }),
+  },
+  listBooks: {
+    params: z.object({}).strict(),
+    result: z.object({ books: z.array(BookInfo) }),
+  },
+  startAnalysis: {
+    params: z.object({
+      book: z.string().min(1),
+      models: z.array(z.string().min(1)).min(1),
+      maxTokens: z.number().int().positive().optional(),
+      window: z.number().int().positive().optional(),
+      innerLoop: z.boolean().optional(),
+    }).strict(),
+    result: z.object({ runId: z.string() }),
+  },
+  cancel: {
+    params: z.object({ runId: z.string() }).strict(),
+    result: z.object({ cancelled: z.boolean() }),
+  },
+  listRuns: {
+    params: z.object({}).strict(),
+    result: z.object({ runs: z.array(RunSummary) }),
+  },
+  getRun: {
+    params: z.object({ runId: z.string() }).strict(),
+    result: z.object({ manifest: RunManifest }),
+  },
+  getSeries: {
+    params: z.object({
+      runId: z.string(),
+      model: z.string(),
+      series: SeriesName,
+      /** Restrict to layer N for per-layer series. */
+      layer: z.number().int().nonnegative().optional(),
+      start: z.number().int().nonnegative().optional(),
+      end: z.number().int().positive().optional(),
+      /** At most this many points per column. */
+      points: z.number().int().min(2).max(100_000).optional(),
+      /** `minmax` keeps each bin's min and max (default); `logmean` averages in log-spaced position bins. */
+      reduce: z.enum(['minmax', 'logmean']).optional(),
+    }).strict(),
+    result: Series,
+  },
+} as const;
+
+export type MethodName = keyof typeof methods;
+export type MethodParams<M extends MethodName> = z.infer<(typeof methods)[M]['params']>;
+export type MethodResult<M extends MethodName> = z.infer<(typeof methods)[M]['result']>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Notifications
+
+export const notifications = {
+  progress: z.object({
+    runId: z.string(),
+    model: z.string(),
+    modelIndex: z.number().int(),
+    models: z.number().int(),
+    tokensDone: z.number().int(),
+    tokensTotal: z.number().int(),
+    tokensPerSecond: z.number(),
+    etaSeconds: z.number().nullable(),
+  }),
+  runFinished: z.object({ runId: z.string(), status: RunStatus }),
+  runFailed: z.object({ runId: z.string(), message: z.string() }),
+} as const;
+
+export type NotificationName = keyof typeof notifications;
+export type NotificationParams<N extends NotificationName> = z.infer<(typeof notifications)[N]>;
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON-RPC 2.0 frames and error codes
+
+export const errorCodes = {
+  parseError: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internalError: -32603,
+  /** The engine refused the request for a reason the user can fix (bad book, bad checkpoint, unknown run). */
+  requestFailed: -32000,
+  cancelled: -32001,
+} as const;
+
+export const RpcRequest = z.object({
+  jsonrpc: z.literal('2.0'),
+  id: z.union([z.string(), z.number()]).optional(),
+  method: z.string(),
+  params: z.unknown().optional(),
+});
+export type RpcRequest = z.infer<typeof RpcRequest>;
+
+export interface RpcError {
+  readonly code: number;
+  readonly message: string;
+  readonly data?: unknown;
+}
+
+export type RpcResponse =
+  | { readonly jsonrpc: '2.0'; readonly id: string | number | null; readonly result: unknown }
+  | { readonly jsonrpc: '2.0'; readonly id: string | number | null; readonly error: RpcError };
+
+export interface RpcNotification {
+  readonly jsonrpc: '2.0';
+  readonly method: NotificationName;
+  readonly params: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A typed client over any transport (Electron IPC, WebSocket, an in-memory pair in tests)
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void; method: string };
+
+/** An error the engine returned for a request: its message is the one line to show the user. */
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  constructor(readonly code: number, message: string, readonly data?: unknown) {
+    super(message);
+  }
+}
+
+export type NotificationHandler = <N extends NotificationName>(method: N, params: NotificationParams<N>) => void;
+
+export class RpcClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly listeners = new Set<NotificationHandler>();
+
+  /** `send` delivers one JSON text frame to the engine; feed every frame from the engine to `receive`. */
+  constructor(private readonly send: (frame: string) => void) {}
+
+  call<M extends MethodName>(method: M, params: MethodParams<M>): Promise<MethodResult<M>> {
+    const id = this.nextId++;
+    return new Promise<MethodResult<M>>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method });
+      try {
+        this.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+      } catch (error) {
+        this.pending.delete(id);
+        reject(error as Error);
+      }
+    });
+  }
+
+  /** Subscribes to engine notifications; returns the unsubscribe function. */
+  onNotification(handler: NotificationHandler): () => void {
+    this.listeners.add(handler);
+    return () => this.listeners.delete(handler);
+  }
+
+  receive(frame: string): void {
+    let message: { id?: unknown; method?: unknown; params?: unknown; result?: unknown; error?: RpcError };
+    try {
+      message = JSON.parse(frame) as typeof message;
+    } catch {
+      return; // not ours to answer: the engine never sends malformed frames
+    }
+    if (typeof message.method === 'string' && message.method in notifications) {
+      const parsed = notifications[message.method as NotificationName].safeParse(message.params);
+      if (parsed.success) for (const l of this.listeners) l(message.method as NotificationName, parsed.data as never);
+      return;
+    }
+    if (typeof message.id !== 'number') return;
+    const pending = this.pending.get(message.id);
+    if (!pending) return;
+    this.pending.delete(message.id);
+    if (message.error) pending.reject(new EngineError(message.error.code, message.error.message, message.error.data));
+    else pending.resolve(message.result);
+  }
+
+  /** Fails every outstanding call, e.g. when the engine process died or the socket closed. */
+  failAll(reason: string): void {
+    for (const p of this.pending.values()) p.reject(new EngineError(errorCodes.internalError, reason));
+    this.pending.clear();
+  }
+}

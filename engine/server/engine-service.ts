@@ -1,0 +1,218 @@
+/**
+ * The engine's request handlers: what the UI can ask (protocol.ts `methods`) answered from disk and the job queue.
+ * Models and books the user added are remembered in `<dataDir>/library.json`; runs live in `<dataDir>/runs`.
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type { BackendInfo } from '../core/backend.js';
+import { workbenchError, WorkbenchError } from '../core/errors.js';
+import { createTokenizer, encodeDocument } from '../core/tokenizers/index.js';
+import { analyzeBook } from '../analysis/analyze.js';
+import { listRunDirs, newRunId, readManifest, readSeries, summarize, withLiveness } from '../analysis/run-store.js';
+import { preview, readBook } from '../io/book.js';
+import { checkpointSize } from '../io/checkpoint.js';
+import { describeModel } from '../io/load-model.js';
+import type { BookInfo, ModelInfo, NotificationName, NotificationParams, RunSummary } from '../protocol.js';
+import { JobQueue } from '../runtime/job-queue.js';
+import type { HandlerContext, Handlers } from './rpc-server.js';
+
+export interface EngineServiceOptions {
+  readonly dataDir: string;
+  /** Model folders always listed (the shipped demo models). */
+  readonly builtinModels?: readonly string[];
+  /** Books always listed (the shipped sample book). */
+  readonly builtinBooks?: readonly string[];
+  readonly backend: BackendInfo;
+  readonly versions?: Record<string, string>;
+}
+
+interface Library {
+  models: string[];
+  books: string[];
+}
+
+/** Progress notifications per run at most this often; the last one of a model is always sent. */
+const progressIntervalMs = 100;
+
+export class EngineService {
+  readonly queue = new JobQueue();
+  readonly runsDir: string;
+  private readonly libraryPath: string;
+  private readonly subscribers = new Set<HandlerContext['notify']>();
+  private readonly queued = new Map<string, RunSummary>();
+
+  constructor(private readonly options: EngineServiceOptions) {
+    this.runsDir = join(options.dataDir, 'runs');
+    this.libraryPath = join(options.dataDir, 'library.json');
+  }
+
+  /** Every connection's notify function; notifications go to all connected clients. */
+  subscribe(notify: HandlerContext['notify']): () => void {
+    this.subscribers.add(notify);
+    return () => this.subscribers.delete(notify);
+  }
+
+  private broadcast<N extends NotificationName>(method: N, params: NotificationParams<N>): void {
+    for (const notify of this.subscribers) notify(method, params);
+  }
+
+  private async library(): Promise<Library> {
+    try {
+      const json = JSON.parse(await readFile(this.libraryPath, 'utf8')) as Partial<Library>;
+      return { models: json.models ?? [], books: json.books ?? [] };
+    } catch {
+      return { models: [], books: [] };
+    }
+  }
+
+  private async remember(kind: keyof Library, path: string): Promise<void> {
+    const lib = await this.library();
+    if (!lib[kind].includes(path)) lib[kind].push(path);
+    await mkdir(this.options.dataDir, { recursive: true });
+    await writeFile(this.libraryPath, `${JSON.stringify(lib, null, 2)}\n`);
+  }
+
+  private async modelInfo(dir: string): Promise<ModelInfo> {
+    const description = await describeModel(dir);
+    const size = await checkpointSize(dir);
+    return { dir, name: basename(dir), ...description, parameters: size.parameters, bytesOnDisk: size.bytesOnDisk, details: { ...description.details } };
+  }
+
+  private async bookInfo(path: string, tokenizerName = 'bytes'): Promise<BookInfo> {
+    const book = await readBook(path);
+    const tokenizer = await createTokenizer(tokenizerName);
+    const tokens = tokenizerName === 'bytes' ? book.utf8Bytes : encodeDocument(tokenizer, book.text).length;
+    return { path: book.path, name: basename(book.path), bytes: book.utf8Bytes, sha256: book.sha256, encoding: book.encoding, tokens, tokenizer: tokenizer.name, preview: preview(book.text, 600) };
+  }
+
+  readonly handlers: Handlers = {
+    info: async () => ({
+      engine: `ttt-workbench ${this.options.versions?.['ttt-workbench'] ?? ''}`.trim(),
+      backend: this.options.backend,
+      modelsDir: join(this.options.dataDir, 'models'),
+      runsDir: this.runsDir,
+      booksDir: join(this.options.dataDir, 'books'),
+    }),
+
+    listModels: async () => {
+      const builtin = new Set(this.options.builtinModels ?? []);
+      const dirs = [...new Set([...builtin, ...(await this.library()).models])];
+      const models: ModelInfo[] = [];
+      for (const dir of dirs) {
+        try {
+          models.push({ ...(await this.modelInfo(dir)), builtin: builtin.has(dir) });
+        } catch {
+          // a remembered folder that was moved or deleted is not an error worth failing the list for
+        }
+      }
+      return { models };
+    },
+
+    addModel: async ({ dir }) => {
+      const absolute = resolve(dir);
+      const model = await this.modelInfo(absolute);
+      await this.remember('models', absolute);
+      return { model };
+    },
+
+    openBook: async ({ path, tokenizer }) => {
+      const absolute = resolve(path);
+      const book = await this.bookInfo(absolute, tokenizer);
+      await this.remember('books', absolute);
+      return { book };
+    },
+
+    listBooks: async () => {
+      const builtin = new Set(this.options.builtinBooks ?? []);
+      const paths = [...new Set([...builtin, ...(await this.library()).books])];
+      const books: BookInfo[] = [];
+      for (const path of paths) {
+        try {
+          books.push({ ...(await this.bookInfo(path)), builtin: builtin.has(path) });
+        } catch {
+          // a remembered book that is gone is skipped
+        }
+      }
+      return { books };
+    },
+
+    startAnalysis: async (params) => {
+      const book = resolve(params.book);
+      await stat(book).catch(() => {
+        throw workbenchError('E_FILE_NOT_FOUND', book);
+      });
+      const models = params.models.map((m) => resolve(m));
+      for (const dir of models) await describeModel(dir); // a bad model fails the request, not the run
+      const runId = newRunId();
+      this.queued.set(runId, {
+        id: runId, dir: join(this.runsDir, runId), status: 'queued', createdAt: new Date().toISOString(), book: basename(book), tokens: 0,
+        models: models.map((dir) => ({ name: basename(dir), family: 'ttt' as const, status: 'queued' as const, tokensDone: 0, bitsPerByte: null })),
+      });
+      this.queue.enqueue({
+        id: runId,
+        run: (signal) => this.runAnalysis(runId, book, models, params, signal),
+        onCancelledWhileQueued: () => {
+          this.queued.delete(runId);
+          this.broadcast('runFinished', { runId, status: 'cancelled' });
+        },
+      });
+      return { runId };
+    },
+
+    cancel: async ({ runId }) => ({ cancelled: this.queue.cancel(runId) }),
+
+    listRuns: async () => {
+      const stored = await listRunDirs(this.runsDir);
+      const runs = stored.map(({ dir, manifest }) => summarize(withLiveness(manifest, this.queue.isRunning(manifest.id)), dir));
+      const queued = [...this.queued.values()].filter((q) => !runs.some((r) => r.id === q.id));
+      return { runs: [...queued, ...runs] };
+    },
+
+    getRun: async ({ runId }) => ({ manifest: withLiveness(await this.manifestOf(runId), this.queue.isRunning(runId)) }),
+
+    getSeries: async ({ runId, model, series, ...query }) => {
+      const manifest = await this.manifestOf(runId);
+      return readSeries(join(this.runsDir, runId), manifest, model, series, query);
+    },
+  };
+
+  private async manifestOf(runId: string) {
+    if (!/^[\w.-]+$/.test(runId)) throw workbenchError('E_RUN', runId, 'is not a run id');
+    try {
+      return await readManifest(join(this.runsDir, runId));
+    } catch (error) {
+      if (this.queued.has(runId)) throw workbenchError('E_RUN', runId, 'is queued and has no results yet');
+      if (error instanceof WorkbenchError && error.code === 'E_FILE_NOT_FOUND') throw workbenchError('E_RUN', runId, 'no such run');
+      throw error;
+    }
+  }
+
+  private async runAnalysis(
+    runId: string, book: string, models: string[],
+    params: { maxTokens?: number; window?: number; innerLoop?: boolean }, signal: AbortSignal,
+  ): Promise<void> {
+    let lastSent = 0;
+    let lastModel = -1;
+    try {
+      const { manifest } = await analyzeBook({
+        book, models, runId, runsDir: this.runsDir, maxTokens: params.maxTokens, window: params.window, innerLoop: params.innerLoop,
+        backend: this.options.backend, versions: this.options.versions, signal,
+        onStart: () => this.queued.delete(runId),
+        onProgress: (p) => {
+          const now = performance.now();
+          const last = p.tokensDone === p.tokensTotal;
+          if (!last && p.modelIndex === lastModel && now - lastSent < progressIntervalMs) return;
+          lastSent = now;
+          lastModel = p.modelIndex;
+          this.broadcast('progress', p);
+        },
+      });
+      if (manifest.status === 'failed') this.broadcast('runFailed', { runId, message: manifest.error ?? 'the run failed' });
+      this.broadcast('runFinished', { runId, status: manifest.status });
+    } catch (error) {
+      this.queued.delete(runId);
+      const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`;
+      this.broadcast('runFailed', { runId, message });
+    }
+  }
+}
