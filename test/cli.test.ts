@@ -34,6 +34,19 @@ describe('ttt-workbench logits', () => {
     }
   });
 
+  it('runs the baselines: Llama with --window 16 and Mamba token by token', async () => {
+    const llama = readGolden('llama');
+    const windowed = join(work, 'llama-window.json');
+    expect((await run(['logits', '--model', fixtureDir('llama'), '--input', `${fixtureDir('llama')}/golden.json`, '--window', '16', '--chunk', '5', '--out', windowed])).code).toBe(0);
+    const w = maxAbsDiff((JSON.parse(readFileSync(windowed, 'utf8')) as { logits: number[] }).logits, llama.window_logits!, 96);
+    expect(w.max, describeDiff(w)).toBeLessThanOrEqual(1e-4);
+    const mamba = readGolden('mamba');
+    const decoded = join(work, 'mamba-decode.json');
+    expect((await run(['logits', '--model', fixtureDir('mamba'), '--input', `${fixtureDir('mamba')}/golden.json`, '--decode-from', '10', '--out', decoded])).code).toBe(0);
+    const m = maxAbsDiff((JSON.parse(readFileSync(decoded, 'utf8')) as { logits: number[] }).logits, mamba.logits, 96);
+    expect(m.max, describeDiff(m)).toBeLessThanOrEqual(1e-4);
+  });
+
   it('fails with one line naming the problem', async () => {
     const noIds = join(work, 'no-ids.json');
     writeFileSync(noIds, JSON.stringify({ tokens: [1, 2] }));

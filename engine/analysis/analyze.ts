@@ -136,7 +136,8 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
     const plan = plans[i];
     let loaded: LoadedModel | null = null;
     try {
-      loaded = await loadModel(plan.dir, { window: options.window });
+      // the window is a Transformer setting: recurrent models carry fixed-size state and take none
+      loaded = await loadModel(plan.dir, plan.description.family === 'llama' ? { window: options.window } : {});
       await update(i, { status: 'running', parameters: loaded.model.parameterCount });
       const { ids, bytes } = tokensOf(plan.tokenizer);
       const outcome = await streamModel({

@@ -20,6 +20,7 @@ Options:
   --decode-from P     prefill the first P tokens in one chunk, then feed the rest one token at a time
                       through the streaming (decoding) path; rows are still 0..L-1
   --chunk N           feed the prefill in chunks of N tokens (default: all at once)
+  --window W          sliding-window attention of W tokens (Transformer models)
   --backend B         tensorflow | webgpu | wasm | cpu (default: the best available)
   -h, --help          show this help`;
 
@@ -60,7 +61,7 @@ export const logitsCommand: Command = {
   async run(argv, io) {
     const { values } = parseCommandArgs('logits', argv, {
       model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' },
-      'decode-from': { type: 'string' }, chunk: { type: 'string' }, backend: { type: 'string' },
+      'decode-from': { type: 'string' }, chunk: { type: 'string' }, backend: { type: 'string' }, window: { type: 'string' },
     });
     if (values.help) {
       io.stdout(help);
@@ -76,7 +77,8 @@ export const logitsCommand: Command = {
     if (decodeFrom !== undefined && decodeFrom > ids.length) {
       throw workbenchError('E_USAGE', `logits: --decode-from ${decodeFrom} is past the ${ids.length} input tokens`);
     }
-    const { model } = await loadModel(modelDir);
+    const window = intOption('logits', values.window, '--window', 1);
+    const { model } = await loadModel(modelDir, window === undefined ? {} : { window });
     try {
       assertTokenIds(ids, model.vocabSize, 0, inputPath);
       const logits = await computeLogits(model, ids, decodeFrom ?? ids.length, chunk ?? ids.length);
