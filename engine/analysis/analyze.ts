@@ -221,14 +221,11 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
       const predicted = Math.min(e, total - 1) - s; // rows whose next token is inside the analysed range
       const targets = ids.subarray(s + 1, s + 1 + predicted);
       const out = tf.tidy(() => {
-        const r = model.forward(ids.subarray(s, e), state, { innerLoopStats: trace, weightTrace: trace });
+        const r = model.forward(ids.subarray(s, e), state, { innerLoopStats: trace, weightTrace: trace, snapshotMiniBatches: snapshotBatches });
         const picked: { name: string; values: tf.Tensor }[] = [];
-        r.weightTrace?.weights.forEach((byName, layer) => {
-          for (const [name, stack] of Object.entries(byName)) {
-            for (let n = 0; n < stack.shape[0]; n++) {
-              const mb = r.weightTrace!.firstMiniBatch + n;
-              if (snapshotBatches.has(mb)) picked.push({ name: `layers.${layer}.${name}.mb${mb}`, values: tf.squeeze(tf.slice(stack, [n, 0, 0, 0], [1, -1, -1, -1]), [0]) });
-            }
+        r.weightTrace?.snapshots.forEach((layerSnapshots, layer) => {
+          for (const { miniBatch, weights } of layerSnapshots) {
+            for (const [name, values] of Object.entries(weights)) picked.push({ name: `layers.${layer}.${name}.mb${miniBatch}`, values });
           }
         });
         return {

@@ -25,10 +25,12 @@ export function transposeForDense(weight: tf.Tensor): tf.Tensor2D {
   return tf.transpose(weight) as tf.Tensor2D;
 }
 
-/** SwiGLU with [in, out] weights: gate|up fused as [C, 2I], down as [I, C]. */
-export function swiGluDense(x: tf.Tensor2D, gateUpInOut: tf.Tensor2D, downInOut: tf.Tensor2D): tf.Tensor2D {
-  const [gate, up] = tf.split(dense(x, gateUpInOut), 2, 1); // 2 × [T, I]
-  return dense(tf.mul(silu(gate), up) as tf.Tensor2D, downInOut); // [T, C]
+/**
+ * SwiGLU with [in, out] weights: gate and up [C, I], down [I, C]. Gate and up stay separate matMuls: on wasm,
+ * splitting one fused [T, 2I] output copies the whole output per piece.
+ */
+export function swiGluDense(x: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D, down: tf.Tensor2D): tf.Tensor2D {
+  return dense(tf.mul(silu(dense(x, gate)), dense(x, up)) as tf.Tensor2D, down); // [T, C]
 }
 
 // ref: ttt.py RMSNorm.forward (same as Llama's and Mamba's)

@@ -25,8 +25,10 @@ export interface ForwardOptions {
    * mid-step — exact, but not differentiable: training passes `dual`.
    */
   readonly form?: 'auto' | 'dual' | 'primal';
-  /** TTT only: metrics of the hidden state W after every finished mini-batch, and the W's themselves. */
+  /** TTT only: metrics of the hidden state W after every finished mini-batch. */
   readonly weightTrace?: boolean;
+  /** TTT only: return the full W after these mini-batches (absolute indices), for spectra and trajectories. */
+  readonly snapshotMiniBatches?: ReadonlySet<number>;
 }
 
 /** TTT hidden-state evolution over the mini-batches that finished in a chunk. */
@@ -36,8 +38,8 @@ export interface WeightTrace {
   readonly names: readonly string[];
   /** Per layer, [n, names.length]. */
   readonly metrics: tf.Tensor2D[];
-  /** Per layer, the weights after each finished mini-batch: name (W1, W2) → [n, H, a, b]. */
-  readonly weights: Record<string, tf.Tensor4D>[];
+  /** Per layer, W after the mini-batches asked for in `snapshotMiniBatches`: name (W1, W2) → [H, a, b]. */
+  readonly snapshots: { readonly miniBatch: number; readonly weights: Record<string, tf.Tensor3D> }[][];
 }
 
 export interface ForwardResult<S extends ModelState> {

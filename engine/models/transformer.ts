@@ -146,7 +146,8 @@ interface LlamaLayerWeights {
   /** q_proj, k_proj and v_proj fused into one projection: [(H + 2G)·D, C] */
   readonly qkv: tf.Tensor2D;
   readonly oProj: tf.Tensor2D; // [H·D, C]
-  readonly mlpGateUp: tf.Tensor2D; // [C, 2I]
+  readonly mlpGate: tf.Tensor2D; // [C, I]
+  readonly mlpUp: tf.Tensor2D; // [C, I]
   readonly mlpDown: tf.Tensor2D; // [I, C]
 }
 
@@ -305,7 +306,8 @@ export class LlamaModel implements CausalLM<LlamaState> {
         postAttentionNorm: w(`${p}post_attention_layernorm.weight`) as tf.Tensor1D,
         qkv: fused([`${p}self_attn.q_proj.weight`, `${p}self_attn.k_proj.weight`, `${p}self_attn.v_proj.weight`]), // [C, (H + 2G)·D]
         oProj: proj(`${p}self_attn.o_proj.weight`), // [H·D, C]
-        mlpGateUp: fused([`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`]), // [C, 2I]
+        mlpGate: proj(`${p}mlp.gate_proj.weight`), // [C, I]
+        mlpUp: proj(`${p}mlp.up_proj.weight`), // [C, I]
         mlpDown: proj(`${p}mlp.down_proj.weight`), // [I, C]
       });
     }
@@ -336,7 +338,7 @@ export class LlamaModel implements CausalLM<LlamaState> {
       const lw = this.layers[l];
       const attn = llamaAttention(lw, state.layers[l], rmsNorm(x, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window);
       x = tf.add(x, attn.y);
-      x = tf.add(x, swiGluDense(rmsNorm(x, lw.postAttentionNorm, eps), lw.mlpGateUp, lw.mlpDown));
+      x = tf.add(x, swiGluDense(rmsNorm(x, lw.postAttentionNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown));
       layers.push(attn.state);
     }
     const logits = dense(rmsNorm(x, this.finalNorm, eps), this.lmHead); // [T, V]

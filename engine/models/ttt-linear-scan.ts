@@ -37,8 +37,8 @@ export interface AlignedScanInputs {
 }
 
 export interface AlignedScanResult {
-  /** Per mini-batch, each head's W_aug [F, f] after it (only the last, the carried state, unless asked). */
-  readonly weights: tf.Tensor2D[][];
+  /** Each head's W_aug [F, f] after the last mini-batch: the carried state. */
+  readonly weights: tf.Tensor2D[];
   /** [T, C] XQ·W + b with each token's mini-batch-start weights. */
   readonly ZQ: Float32Array;
   /** [T, C] ∇_Z of the inner loss for each token, at its mini-batch-start weights. */
@@ -99,7 +99,9 @@ function lnFusedL2BwdRows(
  * `Waug` [F, f]. Synchronous readbacks (`dataSync`) are deliberate: on CPU backends they are a copy out of the
  * heap, and they let the small per-token math run in JavaScript.
  */
-export function tttLinearAlignedScan(Waug: tf.Tensor2D[], s: AlignedScanInputs, keepWeights: boolean): AlignedScanResult {
+export function tttLinearAlignedScan(
+  Waug: tf.Tensor2D[], s: AlignedScanInputs, observe?: (miniBatch: number, weights: readonly tf.Tensor2D[]) => void,
+): AlignedScanResult {
   const { T, H, f, K } = s;
   const C = H * f, F = f + 1, n = T / K;
   const ZQ = new Float32Array(T * C);
@@ -107,7 +109,6 @@ export function tttLinearAlignedScan(Waug: tf.Tensor2D[], s: AlignedScanInputs, 
   const lossBefore = new Float32Array(n * H);
   const lastErr = new Float32Array(K * H);
   const z = new Float32Array(2 * K * C); // [2K, C]: rows XK_m·W then XQ_m·W, heads side by side
-  const weights: tf.Tensor2D[][] = [];
   const etaLast = s.tokenEta[K - 1];
   let W = Waug;
   for (let m = 0; m < n; m++) {
@@ -143,21 +144,10 @@ export function tttLinearAlignedScan(Waug: tf.Tensor2D[], s: AlignedScanInputs, 
         return tf.sub(Wh, tf.matMul(tf.tensor2d(scaledT, [F, K]), tf.tensor2d(g, [K, f]))) as tf.Tensor2D; // [F, f]
       });
     });
-    if (!keepWeights && previous !== Waug) tf.dispose(previous);
-    weights.push(W);
+    observe?.(m, W);
+    if (previous !== Waug) tf.dispose(previous);
   }
-  return { weights: keepWeights ? weights : [W], ZQ, grads, lossBefore };
-}
-
-/** Mean over heads of each row's squared error of LN(Z) against XV − XK (DESIGN.md's ttt_loss on one token). */
-function rowLosses(Z: Float32Array, XV: Float32Array, XK: Float32Array, rowsAt: readonly number[], H: number, f: number, gamma: Float32Array, beta: Float32Array): Float32Array {
-  const C = H * f;
-  const scratch = new Float32Array(C);
-  const err = new Float32Array(H);
-  return Float32Array.from(rowsAt, (t, r) => {
-    lnFusedL2BwdRows(Z, r * C, XV, XK, t * C, 1, H, f, gamma, beta, scratch, 0, err);
-    return err.reduce((a, b) => a + b, 0) / H;
-  });
+  return { weights: W, ZQ, grads, lossBefore };
 }
 
 export interface AlignedRun {
@@ -167,8 +157,10 @@ export interface AlignedRun {
   readonly b1: tf.Tensor3D;
   /** [n, 3] (init, before, after) per mini-batch, when asked. */
   readonly stats?: tf.Tensor2D;
-  /** [n, H, f, f] W1 after each mini-batch, when asked. */
-  readonly W1Stack?: tf.Tensor4D;
+  /** [n, 4] ‖W‖, ‖W − W_0‖, ‖W − W_prev‖, cos(W, W_0) after each mini-batch, when asked. */
+  readonly metrics?: tf.Tensor2D;
+  /** W1 [H, f, f] after the mini-batches `snapshotAt` picked (index within the run). */
+  readonly snapshots: { readonly index: number; readonly W1: tf.Tensor3D }[];
 }
 
 export interface AlignedRunInputs {
@@ -179,27 +171,40 @@ export interface AlignedRunInputs {
   readonly tokenEtaTril: tf.Tensor2D; // [K, K]
   readonly W1: tf.Tensor3D; // [H, f, f] at the start of the run
   readonly b1: tf.Tensor3D; // [H, 1, f]
-  readonly W1init: tf.Tensor3D; // W_0 of the sequence, for ttt_loss_init
+  readonly W1init: tf.Tensor3D; // W_0 of the sequence, for ttt_loss_init and the distances
   readonly b1init: tf.Tensor3D;
   readonly lnWeight: tf.Tensor3D; // [H, 1, f]
   readonly lnBias: tf.Tensor3D;
   readonly K: number;
   readonly stats: boolean;
-  readonly weights: boolean;
+  readonly metrics: boolean;
+  /** Which mini-batches of the run (by index within it) to return W1 snapshots of. */
+  readonly snapshotAt?: (index: number) => boolean;
 }
 
 const tokenMajor = (x: tf.Tensor3D): Float32Array => tf.transpose(x, [1, 0, 2]).dataSync() as Float32Array; // [Tr, H, f]
 
+/** x_aug · W_aug for one head: [F] · [F, f] → z [f] (a single row is cheaper in JavaScript than as an op). */
+function rowTimes(x: Float32Array, xOffset: number, W: Float32Array, f: number, z: Float32Array, zOffset: number): void {
+  for (let j = 0; j < f; j++) z[zOffset + j] = W[f * f + j]; // b row (the constant-1 input)
+  for (let i = 0; i < f; i++) {
+    const xi = x[xOffset + i];
+    for (let j = 0; j < f; j++) z[zOffset + j] += xi * W[i * f + j];
+  }
+}
+
 /**
  * A run of whole mini-batches starting at a mini-batch boundary, through `tttLinearAlignedScan`, returning what
- * the general path returns. Call inside `tf.tidy`.
+ * the general path returns. The inner-loop statistics and weight metrics are computed in JavaScript from each
+ * mini-batch's weights as the scan produces them (a few thousand numbers per head), never stacking tensors.
+ * Call inside `tf.tidy`.
  */
 export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   const [H, Tr, f] = inp.XQ.shape;
   const { K } = inp;
   const C = H * f, F = f + 1, n = Tr / K;
   const tokenEtaTable = inp.tokenEtaTril.dataSync() as Float32Array;
-  const scanInputs: AlignedScanInputs = {
+  const s: AlignedScanInputs = {
     T: Tr, H, f, K,
     XQ: tokenMajor(inp.XQ), XK: tokenMajor(inp.XK), XV: tokenMajor(inp.XV),
     lrEta: tf.transpose(tf.reshape(inp.lr, [H, Tr])).dataSync() as Float32Array, // [Tr, H]
@@ -207,11 +212,57 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
     lnWeight: inp.lnWeight.dataSync() as Float32Array,
     lnBias: inp.lnBias.dataSync() as Float32Array,
   };
-  const augmented = (W1: tf.Tensor3D, b1: tf.Tensor3D) =>
-    toAugmented(W1.dataSync() as Float32Array, b1.dataSync() as Float32Array, H, f).map((w) => tf.tensor2d(w, [F, f]));
-  const scan = tttLinearAlignedScan(augmented(inp.W1, inp.b1), scanInputs, inp.stats || inp.weights);
-  const stacked = tf.stack(scan.weights.map((heads) => tf.stack(heads))) as tf.Tensor4D; // [n', H, F, f]
-  const last = tf.squeeze(tf.slice(stacked, [stacked.shape[0] - 1, 0, 0, 0], [1, H, F, f]), [0]); // [H, F, f]
+  const start = toAugmented(inp.W1.dataSync() as Float32Array, inp.b1.dataSync() as Float32Array, H, f);
+  const W0 = toAugmented(inp.W1init.dataSync() as Float32Array, inp.b1init.dataSync() as Float32Array, H, f);
+  const statsRows = new Float32Array(n * 3);
+  const metricRows = new Float32Array(n * 4);
+  const snapshots: { index: number; W1: tf.Tensor3D }[] = [];
+  let norm0 = 0;
+  for (const w of W0) for (let i = 0; i < f * f; i++) norm0 += w[i] * w[i];
+  norm0 = Math.sqrt(norm0);
+  const z = new Float32Array(C);
+  const zInit = new Float32Array(C);
+  const scratch = new Float32Array(C);
+  const err = new Float32Array(H);
+  let previous = start;
+
+  const observe = (m: number, weights: readonly tf.Tensor2D[]) => {
+    const data = weights.map((w) => w.dataSync() as Float32Array); // H × [F, f]
+    const t = (m + 1) * K - 1; // the mini-batch's last token
+    if (inp.stats) {
+      for (let h = 0; h < H; h++) {
+        rowTimes(s.XK, t * C + h * f, data[h], f, z, h * f);
+        rowTimes(s.XK, t * C + h * f, W0[h], f, zInit, h * f);
+      }
+      const loss = (row: Float32Array) => {
+        lnFusedL2BwdRows(row, 0, s.XV, s.XK, t * C, 1, H, f, s.lnWeight, s.lnBias, scratch, 0, err);
+        return err.reduce((a, b) => a + b, 0) / H;
+      };
+      statsRows[m * 3] = loss(zInit);
+      statsRows[m * 3 + 2] = loss(z); // "before" comes from the scan itself
+    }
+    if (inp.metrics) {
+      let norm = 0, dInit = 0, dPrev = 0, dot = 0;
+      for (let h = 0; h < H; h++) {
+        for (let i = 0; i < f * f; i++) {
+          const w = data[h][i], w0 = W0[h][i], p = previous[h][i];
+          norm += w * w;
+          dInit += (w - w0) ** 2;
+          dPrev += (w - p) ** 2;
+          dot += w * w0;
+        }
+      }
+      metricRows.set([Math.sqrt(norm), Math.sqrt(dInit), Math.sqrt(dPrev), dot / (Math.sqrt(norm) * norm0)], m * 4);
+    }
+    if (inp.snapshotAt?.(m)) {
+      const W1 = new Float32Array(H * f * f);
+      data.forEach((w, h) => W1.set(w.subarray(0, f * f), h * f * f));
+      snapshots.push({ index: m, W1: tf.keep(tf.tensor3d(W1, [H, f, f])) }); // kept past the scan's per-step tidy; the caller's tidy owns it
+    }
+    previous = data;
+  };
+  const scan = tttLinearAlignedScan(start.map((w) => tf.tensor2d(w, [F, f])), s, inp.stats || inp.metrics || inp.snapshotAt ? observe : undefined);
+  const last = tf.stack(scan.weights); // [H, F, f]
 
   // ---- outputs, batched over all mini-batches: Z̄ = XQ·W + b − (η ⊙ (XQ·XKᵀ + 1))·∇
   const heads = (x: Float32Array) => tf.transpose(tf.tensor3d(x, [Tr, H, f]), [1, 0, 2]); // [H, Tr, f]
@@ -222,37 +273,19 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   const Zbar = tf.sub(heads(scan.ZQ), MG) as tf.Tensor3D;
   const out = tf.add(inp.XQ, layerNorm(Zbar, inp.lnWeight, inp.lnBias, 1e-6)) as tf.Tensor3D;
 
-  let stats: tf.Tensor2D | undefined;
   if (inp.stats) {
-    const lastRows = Array.from({ length: n }, (_, m) => (m + 1) * K - 1);
-    const xkLast = new Float32Array(n * H * F); // [n, H, 1, F]: each mini-batch's last key per head, augmented
-    lastRows.forEach((t, m) => {
-      for (let h = 0; h < H; h++) {
-        xkLast.set(scanInputs.XK.subarray(t * C + h * f, t * C + (h + 1) * f), (m * H + h) * F);
-        xkLast[(m * H + h) * F + f] = 1;
-      }
-    });
-    const xk = tf.tensor4d(xkLast, [n, H, 1, F]);
-    const W0 = tf.stack(augmented(inp.W1init, inp.b1init)); // [H, F, f]
-    const zInit = tf.matMul(xk, tf.broadcastTo(W0, [n, H, F, f])).dataSync() as Float32Array; // [n, H, 1, f] = [n, C]
-    const zAfter = tf.matMul(xk, stacked).dataSync() as Float32Array; // [n, H, 1, f]
-    const init = rowLosses(zInit, scanInputs.XV, scanInputs.XK, lastRows, H, f, scanInputs.lnWeight, scanInputs.lnBias);
-    const after = rowLosses(zAfter, scanInputs.XV, scanInputs.XK, lastRows, H, f, scanInputs.lnWeight, scanInputs.lnBias);
-    const rows = new Float32Array(n * 3);
     for (let m = 0; m < n; m++) {
       let before = 0;
       for (let h = 0; h < H; h++) before += scan.lossBefore[m * H + h];
-      rows.set([init[m], before / H, after[m]], m * 3);
+      statsRows[m * 3 + 1] = before / H;
     }
-    stats = tf.tensor2d(rows, [n, 3]);
   }
-  let W1Stack: tf.Tensor4D | undefined;
-  if (inp.weights) W1Stack = tf.slice(stacked, [0, 0, 0, 0], [n, H, f, f]) as tf.Tensor4D; // [n, H, f, f] without the b rows
   return {
     out,
     W1: tf.slice(last, [0, 0, 0], [H, f, f]) as tf.Tensor3D,
     b1: tf.slice(last, [0, f, 0], [H, 1, f]) as tf.Tensor3D,
-    stats,
-    W1Stack,
+    stats: inp.stats ? tf.tensor2d(statsRows, [n, 3]) : undefined,
+    metrics: inp.metrics ? tf.tensor2d(metricRows, [n, 4]) : undefined,
+    snapshots,
   };
 }

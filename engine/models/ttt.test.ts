@@ -33,10 +33,18 @@ async function innerLoopStats(model: CausalLM, ids: Int32Array, sizes: number[],
   let state: ModelState = model.initialState();
   for (let t = 0, i = 0; t < ids.length; i++) {
     const n = Math.min(sizes[i % sizes.length], ids.length - t);
-    const r = runChunk(model, ids.subarray(t, t + n), state, { form, innerLoopStats: true });
+    const r = runChunk(model, ids.subarray(t, t + n), state, { form, innerLoopStats: true, weightTrace: true, snapshotMiniBatches: new Set([1]) });
     state = r.state;
-    for (let l = 0; l < model.numLayers; l++) perLayer[l].push(...((await r.innerLoop!.perLayer[l].array()) as number[][]));
-    tf.dispose([r.logits, ...r.innerLoop!.perLayer]);
+    for (let l = 0; l < model.numLayers; l++) {
+      // one row per finished mini-batch: the three losses, then the weight metrics, then W after mini-batch 1 (summed)
+      const losses = (await r.innerLoop!.perLayer[l].array()) as number[][];
+      const metrics = (await r.weightTrace!.metrics[l].array()) as number[][];
+      const snapshot = r.weightTrace!.snapshots[l].find((x) => x.miniBatch === 1);
+      const snapshotSum = snapshot ? (await tf.sum(snapshot.weights.W1).data())[0] : null;
+      const first = r.innerLoop!.firstMiniBatch;
+      losses.forEach((row, i) => perLayer[l].push([...row, ...metrics[i], ...(first + i === 1 ? [snapshotSum!] : [])]));
+    }
+    tf.dispose([r.logits, ...r.innerLoop!.perLayer, ...r.weightTrace!.metrics, ...r.weightTrace!.snapshots.flat().flatMap((x) => Object.values(x.weights))]);
     t += n;
   }
   tf.dispose(state as unknown as tf.TensorContainer);
@@ -89,7 +97,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
           expect(d.max, describeDiff(d)).toBeLessThanOrEqual(1e-5);
         });
 
-        it('reports inner-loop losses consistently across forms and chunkings', async () => {
+        it('reports inner-loop losses, weight metrics and snapshots consistently across forms and chunkings', async () => {
           const reference = await innerLoopStats(model, ids, [ids.length]);
           expect(reference.length).toBe(2);
           expect(reference[0].length).toBe(Math.floor(ids.length / 16)); // only finished mini-batches
@@ -107,7 +115,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
           for (const [sizes, form] of [[[7], 'dual'], [[1], 'primal'], [[16], 'dual']] as const) {
             const other = await innerLoopStats(model, ids, [...sizes], form);
             for (let l = 0; l < reference.length; l++) {
-              const d = maxAbsDiff(other[l].flat(), reference[l].flat(), 3);
+              expect(other[l].flat().length).toBe(reference[l].flat().length);
+              const d = maxAbsDiff(other[l].flat(), reference[l].flat(), 1);
               expect(d.max, `chunks ${sizes} ${form}, layer ${l}: ${describeDiff(d)}`).toBeLessThanOrEqual(1e-5);
             }
           }

@@ -173,11 +173,18 @@ interface TTTLayerWeights {
   readonly preConv?: { readonly norm: tf.Tensor1D; readonly filter: tf.Tensor4D; readonly bias: tf.Tensor1D };
   readonly seqNorm: tf.Tensor1D;
   readonly ffnNorm: tf.Tensor1D;
-  /** q (, k), v and the learning-rate gate fused into one projection: [C·(2|3) + H, C] */
-  readonly qkvLr: tf.Tensor2D;
+  /**
+   * Projections as separate [in, out] matrices: on wasm a split of one fused output copies the whole output per
+   * piece, costlier than the extra matMul calls. k is absent with share_qk.
+   */
+  readonly qProj: tf.Tensor2D; // [C, C]
+  readonly kProj?: tf.Tensor2D; // [C, C]
+  readonly vProj: tf.Tensor2D; // [C, C]
+  readonly lrProj: tf.Tensor2D; // learnable_ttt_lr_weight as [C, H]
   readonly lrBias: tf.Tensor1D; // [H]
-  /** share_qk: conv_q and conv_k as one depthwise conv over [xq, xq]: [1, k, 2C, 1] */
-  readonly qkConv?: { readonly filter: tf.Tensor4D; readonly bias: tf.Tensor1D };
+  /** share_qk: conv_q and conv_k over the shared q projection */
+  readonly convQ?: { readonly filter: tf.Tensor4D; readonly bias: tf.Tensor1D };
+  readonly convK?: { readonly filter: tf.Tensor4D; readonly bias: tf.Tensor1D };
   readonly lnWeight: tf.Tensor3D; // ttt_norm_weight [H, 1, f]
   readonly lnBias: tf.Tensor3D; // ttt_norm_bias [H, 1, f]
   readonly init: InnerParams; // W_0
@@ -187,8 +194,9 @@ interface TTTLayerWeights {
   readonly postNormBias: tf.Tensor1D;
   readonly gProj?: tf.Tensor2D;
   readonly oProj: tf.Tensor2D;
-  readonly mlpGateUp: tf.Tensor2D; // [2I, C]
-  readonly mlpDown: tf.Tensor2D; // [C, I]
+  readonly mlpGate: tf.Tensor2D; // [C, I]
+  readonly mlpUp: tf.Tensor2D; // [C, I]
+  readonly mlpDown: tf.Tensor2D; // [I, C]
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -391,9 +399,6 @@ export class TTTModel implements CausalLM<TTTState> {
     for (let l = 0; l < config.numHiddenLayers; l++) {
       const p = `model.layers.${l}.`, s = `${p}seq_modeling_block.`;
       // tidy frees the copies of checkpoint data that went into a fused weight (live tensors are never freed)
-      const qkvLr = tf.tidy(() => transposeForDense(tf.concat([
-        w(`${s}q_proj.weight`), ...(config.shareQk ? [] : [w(`${s}k_proj.weight`)]), w(`${s}v_proj.weight`), w(`${s}learnable_ttt_lr_weight`, [H, C]),
-      ], 0))); // [C, (2|3)C + H]
       const tokenEta = tf.tidy(() => tf.relu(tf.add(tokenIdxBase(K), w(`${s}learnable_token_idx`)))) as tf.Tensor1D; // [K]
       const mlpInit = config.tttLayerType === 'mlp';
       this.layers.push({
@@ -404,12 +409,13 @@ export class TTTModel implements CausalLM<TTTState> {
         } : undefined,
         seqNorm: w(`${p}seq_norm.weight`) as tf.Tensor1D,
         ffnNorm: w(`${p}ffn_norm.weight`) as tf.Tensor1D,
-        qkvLr,
+        qProj: tf.tidy(() => transposeForDense(w(`${s}q_proj.weight`))),
+        kProj: config.shareQk ? undefined : tf.tidy(() => transposeForDense(w(`${s}k_proj.weight`))),
+        vProj: tf.tidy(() => transposeForDense(w(`${s}v_proj.weight`))),
+        lrProj: tf.tidy(() => transposeForDense(w(`${s}learnable_ttt_lr_weight`, [H, C]))), // [C, H]
         lrBias: w(`${s}learnable_ttt_lr_bias`, [H]) as tf.Tensor1D,
-        qkConv: config.shareQk ? {
-          filter: tf.tidy(() => depthwiseFilterOf(tf.concat([w(`${s}conv_q.weight`), w(`${s}conv_k.weight`)], 0))), // [1, k, 2C, 1]
-          bias: tf.tidy(() => tf.concat([w(`${s}conv_q.bias`), w(`${s}conv_k.bias`)], 0)) as tf.Tensor1D, // [2C]
-        } : undefined,
+        convQ: config.shareQk ? { filter: tf.tidy(() => depthwiseFilterOf(w(`${s}conv_q.weight`))), bias: w(`${s}conv_q.bias`) as tf.Tensor1D } : undefined,
+        convK: config.shareQk ? { filter: tf.tidy(() => depthwiseFilterOf(w(`${s}conv_k.weight`))), bias: w(`${s}conv_k.bias`) as tf.Tensor1D } : undefined,
         lnWeight: w(`${s}ttt_norm_weight`, [H, 1, f]) as tf.Tensor3D,
         lnBias: w(`${s}ttt_norm_bias`, [H, 1, f]) as tf.Tensor3D,
         init: {
@@ -423,7 +429,8 @@ export class TTTModel implements CausalLM<TTTState> {
         postNormBias: w(`${s}post_norm.bias`) as tf.Tensor1D,
         gProj: config.useGate ? tf.tidy(() => transposeForDense(w(`${s}g_proj.weight`))) : undefined,
         oProj: tf.tidy(() => transposeForDense(w(`${s}o_proj.weight`))),
-        mlpGateUp: tf.tidy(() => transposeForDense(tf.concat([w(`${p}mlp.gate_proj.weight`), w(`${p}mlp.up_proj.weight`)], 0))), // [C, 2I]
+        mlpGate: tf.tidy(() => transposeForDense(w(`${p}mlp.gate_proj.weight`))), // [C, I]
+        mlpUp: tf.tidy(() => transposeForDense(w(`${p}mlp.up_proj.weight`))), // [C, I]
         mlpDown: tf.tidy(() => transposeForDense(w(`${p}mlp.down_proj.weight`))), // [I, C]
       });
       tokenEta.dispose();
@@ -461,11 +468,13 @@ export class TTTModel implements CausalLM<TTTState> {
     let x = tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
     const layers: TTTLayerState[] = [];
     const stats: tf.Tensor2D[] = [];
-    const traces: { metrics: tf.Tensor2D; weights: Record<string, tf.Tensor4D> }[] = [];
+    const traces: LayerWeightTrace[] = [];
     const want: TraceRequest = {
       stats: options.innerLoopStats === true,
       weights: options.weightTrace === true,
       fast: (options.form ?? 'auto') === 'auto' && cpuBackends.has(tf.getBackend()),
+      snapshots: options.weightTrace ? options.snapshotMiniBatches : undefined,
+      firstMiniBatch: Math.floor(state.position / K),
     };
     for (let l = 0; l < this.layers.length; l++) {
       const out = this.block(this.layers[l], state.layers[l], x, segments, cos, sin, want);
@@ -474,13 +483,13 @@ export class TTTModel implements CausalLM<TTTState> {
       if (out.stats) stats.push(out.stats);
       if (out.trace) traces.push(out.trace);
     }
-    const firstMiniBatch = Math.floor(state.position / K);
+    const firstMiniBatch = want.firstMiniBatch;
     const logits = dense(rmsNorm(x, this.finalNorm, this.config.rmsNormEps), this.lmHead); // [T, V]
     return {
       logits,
       state: { position: state.position + T, layers },
       ...(want.stats ? { innerLoop: { firstMiniBatch, perLayer: stats } } : {}),
-      ...(want.weights ? { weightTrace: this.weightTraceOf(firstMiniBatch, traces) } : {}),
+      ...(want.weights ? { weightTrace: { firstMiniBatch, names: this.weightMetricColumns(), metrics: traces.map((t) => t.metrics), snapshots: traces.map((t) => t.snapshots) } } : {}),
     };
   }
 
@@ -498,7 +507,7 @@ export class TTTModel implements CausalLM<TTTState> {
     }
     const ttt = this.tttLayer(lw, ls, rmsNorm(x, lw.seqNorm, eps), segments, cos, sin, want);
     x = tf.add(x, ttt.y);
-    x = tf.add(x, swiGluDense(rmsNorm(x, lw.ffnNorm, eps), lw.mlpGateUp, lw.mlpDown));
+    x = tf.add(x, swiGluDense(rmsNorm(x, lw.ffnNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown));
     return { x, state: { ...ttt.state, preConv: preConvState }, stats: ttt.stats, trace: ttt.trace };
   }
 
@@ -509,23 +518,24 @@ export class TTTModel implements CausalLM<TTTState> {
   ): { y: tf.Tensor2D; state: TTTLayerState } & LayerTrace {
     const { hiddenSize: C, numAttentionHeads: H, miniBatchSize: K } = this.config;
     const f = C / H, T = X.shape[0];
-    const proj = dense(X, lw.qkvLr); // [T, (2|3)C + H]
-    let qk: tf.Tensor2D, XVflat: tf.Tensor2D, lrLogits: tf.Tensor2D;
+    let XQflat: tf.Tensor2D, XKflat: tf.Tensor2D;
     let qkConvState = ls.qkConv;
-    if (lw.qkConv && ls.qkConv) {
-      const [xq, v, lr] = tf.split(proj, [C, C, H], 1) as tf.Tensor2D[];
-      const conv = causalConv(tf.concat([xq, xq], 1), tf.concat([ls.qkConv, ls.qkConv], 1), lw.qkConv.filter, lw.qkConv.bias); // [T, 2C]
-      qk = conv.y;
-      qkConvState = tf.slice(conv.state, [0, 0], [-1, C]);
-      XVflat = v;
-      lrLogits = lr;
+    if (lw.convQ && lw.convK && ls.qkConv) {
+      // ref: ttt.py TTTBase.get_qkv_projections (share_qk): one projection, two causal convs over it
+      const xq = dense(X, lw.qProj); // [T, C]
+      const convQ = causalConv(xq, ls.qkConv, lw.convQ.filter, lw.convQ.bias);
+      XQflat = convQ.y;
+      XKflat = causalConv(xq, ls.qkConv, lw.convK.filter, lw.convK.bias).y;
+      qkConvState = convQ.state; // both convs read the same inputs, so one carried tail serves both
     } else {
-      [qk, XVflat, lrLogits] = tf.split(proj, [2 * C, C, H], 1) as tf.Tensor2D[];
+      XQflat = dense(X, lw.qProj);
+      XKflat = dense(X, lw.kProj!);
     }
-    const qkRot = applyInterleavedRope(tf.reshape(qk, [T, 2 * H, f]), cos, sin, this.rope.swap); // [T, 2H, f]
-    const qkHeads = tf.transpose(qkRot, [1, 0, 2]); // [2H, T, f]
-    const [XQ, XK] = tf.split(qkHeads, 2, 0) as tf.Tensor3D[]; // [H, T, f] each
-    const XV = tf.transpose(tf.reshape(XVflat, [T, H, f]), [1, 0, 2]) as tf.Tensor3D; // [H, T, f]
+    const XVflat = dense(X, lw.vProj); // [T, C]
+    const lrLogits = dense(X, lw.lrProj); // [T, H]
+    const heads = (flat: tf.Tensor2D) => tf.transpose(tf.reshape(flat, [T, H, f]), [1, 0, 2]) as tf.Tensor3D; // [H, T, f]
+    const rope = (flat: tf.Tensor2D) => tf.transpose(applyInterleavedRope(tf.reshape(flat, [T, H, f]), cos, sin, this.rope.swap), [1, 0, 2]) as tf.Tensor3D;
+    const XQ = rope(XQflat), XK = rope(XKflat), XV = heads(XVflat); // [H, T, f] each
     // ref: ttt.py TTTBase.get_eta — ttt_lr_eta = base_lr · sigmoid(X θ_lr + b) / head_dim
     const lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f); // [T, H]
     const lrRow = tf.reshape(tf.transpose(lrEta), [H, 1, T]) as tf.Tensor3D; // [H, 1, T]
@@ -535,8 +545,9 @@ export class TTTModel implements CausalLM<TTTState> {
     let grads = ls.grads;
     const outs: tf.Tensor3D[] = [];
     const stats: tf.Tensor2D[] = [];
-    const finished: Record<string, tf.Tensor4D>[] = []; // weights after each mini-batch that ends in this chunk
-    const startParams = ls.params;
+    const metrics: tf.Tensor2D[] = []; // weight metrics after each mini-batch that ends in this chunk
+    const snapshots: { miniBatch: number; weights: Record<string, tf.Tensor3D> }[] = [];
+    let miniBatch = want.firstMiniBatch; // absolute index of the next mini-batch to finish
     const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
     const sizes = groups.map((g) => g.length);
     const byGroup = (t: tf.Tensor3D, axis: number) => (sizes.length > 1 ? (tf.split(t, sizes, axis) as tf.Tensor3D[]) : [t]);
@@ -545,12 +556,15 @@ export class TTTModel implements CausalLM<TTTState> {
       if (group.aligned && grads === null) {
         const run = tttLinearAlignedRun({
           XQ: XQg[g], XK: XKg[g], XV: XVg[g], lr: lrg[g], tokenEtaTril: lw.tokenEtaTril, W1: params.W1, b1: params.b1,
-          W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias, K, stats: want.stats, weights: want.weights,
+          W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias, K, stats: want.stats, metrics: want.weights,
+          snapshotAt: want.snapshots ? (index) => want.snapshots!.has(miniBatch + index) : undefined,
         });
         outs.push(run.out);
         params = { W1: run.W1, b1: run.b1 };
         if (run.stats) stats.push(run.stats);
-        if (run.W1Stack) finished.push({ W1: run.W1Stack });
+        if (run.metrics) metrics.push(run.metrics);
+        for (const snap of run.snapshots) snapshots.push({ miniBatch: miniBatch + snap.index, weights: { W1: snap.W1 } });
+        miniBatch += group.length / K;
         return;
       }
       const pieces = group.segments.map((seg) => seg.length);
@@ -573,7 +587,10 @@ export class TTTModel implements CausalLM<TTTState> {
         }
         if (next) {
           if (want.stats) stats.push(tf.expandDims(this.innerLoopStats(lw, params, next, s), 0) as tf.Tensor2D);
-          if (want.weights) finished.push(Object.fromEntries(Object.entries(next).map(([k, v]) => [k, tf.expandDims(v, 0)])) as Record<string, tf.Tensor4D>);
+          if (want.weights) metrics.push(weightMetricsRow(lw.init, params, next));
+          // clones: the caller disposes snapshots, while `next` lives on as the carried state
+          if (want.snapshots?.has(miniBatch)) snapshots.push({ miniBatch, weights: { W1: tf.clone(next.W1), ...(next.W2 ? { W2: tf.clone(next.W2) } : {}) } });
+          miniBatch += 1;
           params = next;
           grads = null;
         }
@@ -587,14 +604,14 @@ export class TTTModel implements CausalLM<TTTState> {
       y: dense(y, lw.oProj),
       state: { params, grads, qkConv: qkConvState },
       stats: want.stats ? (stats.length ? tf.concat(stats, 0) as tf.Tensor2D : tf.zeros([0, 3]) as tf.Tensor2D) : undefined,
-      trace: want.weights ? innerWeightTrace(lw.init, startParams, finished) : undefined,
+      trace: want.weights
+        ? { metrics: metrics.length ? tf.concat(metrics, 0) as tf.Tensor2D : tf.zeros([0, this.weightMetricColumns().length]) as tf.Tensor2D, snapshots }
+        : undefined,
     };
   }
 
-  private weightTraceOf(firstMiniBatch: number, traces: { metrics: tf.Tensor2D; weights: Record<string, tf.Tensor4D> }[]): WeightTrace {
-    const names = (this.config.tttLayerType === 'mlp' ? ['W1', 'W2'] : ['W1'])
-      .flatMap((w) => weightMetricNames.map((m) => `${w}.${m}`));
-    return { firstMiniBatch, names, metrics: traces.map((t) => t.metrics), weights: traces.map((t) => t.weights) };
+  private weightMetricColumns(): string[] {
+    return (this.config.tttLayerType === 'mlp' ? ['W1', 'W2'] : ['W1']).flatMap((w) => weightMetricNames.map((m) => `${w}.${m}`));
   }
 
   /** (init, before, after) losses on a finished mini-batch's last token; DESIGN.md "Inner-loop statistics". */
@@ -626,47 +643,37 @@ interface TraceRequest {
   readonly weights: boolean;
   /** Whole mini-batches of TTT-Linear may take the CPU layout of ttt-linear-scan.ts. */
   readonly fast: boolean;
+  readonly snapshots?: ReadonlySet<number>;
+  /** Absolute index of the mini-batch the chunk's first token belongs to. */
+  readonly firstMiniBatch: number;
 }
 
 /** Backends where the layout of ttt-linear-scan.ts is faster (its readbacks are heap copies there, not stalls). */
 const cpuBackends = new Set(['wasm', 'cpu', 'tensorflow']);
 
+interface LayerWeightTrace {
+  readonly metrics: tf.Tensor2D;
+  readonly snapshots: { miniBatch: number; weights: Record<string, tf.Tensor3D> }[];
+}
+
 interface LayerTrace {
   readonly stats?: tf.Tensor2D;
-  readonly trace?: { metrics: tf.Tensor2D; weights: Record<string, tf.Tensor4D> };
+  readonly trace?: LayerWeightTrace;
 }
 
 /** Per weight matrix, after each finished mini-batch: ‖W_t‖_F, ‖W_t − W_0‖_F, ‖W_t − W_{t−1}‖_F, cos(W_t, W_0). */
 const weightMetricNames = ['norm', 'dist_init', 'dist_prev', 'cos_init'] as const;
 
-/** Hidden-state evolution of one layer (all heads together) over the mini-batches finished in a chunk. */
-function innerWeightTrace(init: InnerParams, previous: InnerParams, finished: readonly Record<string, tf.Tensor4D>[]) {
-  const columns: tf.Tensor1D[] = [];
-  const weights: Record<string, tf.Tensor4D> = {};
-  const n = finished.reduce((count, f) => count + f.W1.shape[0], 0);
-  const keys = (['W1', 'W2'] as const).filter((key) => init[key] && previous[key]);
-  if (n === 0) {
-    for (const key of keys) weights[key] = tf.zeros([0, ...init[key]!.shape]) as tf.Tensor4D;
-    return { metrics: tf.zeros([0, keys.length * weightMetricNames.length]) as tf.Tensor2D, weights };
+/** One row of weight metrics (all heads together) for the weights `next` that followed `previous`. [1, 4·#W] */
+function weightMetricsRow(init: InnerParams, previous: InnerParams, next: InnerParams): tf.Tensor2D {
+  const columns: tf.Tensor[] = [];
+  for (const key of ['W1', 'W2'] as const) {
+    const w = next[key], w0 = init[key], prev = previous[key];
+    if (!w || !w0 || !prev) continue;
+    const norm = tf.norm(w) as tf.Scalar, norm0 = tf.norm(w0) as tf.Scalar;
+    columns.push(norm, tf.norm(tf.sub(w, w0)), tf.norm(tf.sub(w, prev)), tf.div(tf.sum(tf.mul(w, w0)), tf.mul(norm, norm0)) as tf.Scalar);
   }
-  for (const key of keys) {
-    const w0 = init[key]!;
-    const prev = previous[key]!;
-    const stacked = (finished.length > 1 ? tf.concat(finished.map((p) => p[key]), 0) : finished[0][key]) as tf.Tensor4D; // [n, H, a, b]
-    weights[key] = stacked;
-    const flat = tf.reshape(stacked, [n, -1]); // [n, H·a·b]
-    const flat0 = tf.reshape(w0, [1, -1]);
-    const flatPrev = tf.concat([tf.reshape(prev, [1, -1]), tf.slice(flat, [0, 0], [n - 1, -1])], 0); // W_{t−1}
-    const norm = tf.sqrt(tf.sum(tf.square(flat), 1)) as tf.Tensor1D;
-    const norm0 = tf.sqrt(tf.sum(tf.square(flat0)));
-    columns.push(
-      norm,
-      tf.sqrt(tf.sum(tf.square(tf.sub(flat, flat0)), 1)) as tf.Tensor1D,
-      tf.sqrt(tf.sum(tf.square(tf.sub(flat, flatPrev)), 1)) as tf.Tensor1D,
-      tf.div(tf.sum(tf.mul(flat, flat0), 1), tf.mul(norm, norm0)) as tf.Tensor1D,
-    );
-  }
-  return { metrics: tf.stack(columns, 1) as tf.Tensor2D, weights };
+  return tf.reshape(tf.stack(columns), [1, -1]) as tf.Tensor2D;
 }
 
 interface Segment {
