@@ -25,7 +25,7 @@ import {
   rmsNorm, swiGluDense, transposeForDense,
 } from './blocks.js';
 import { tttLinearAlignedRun } from './ttt-linear-scan.js';
-import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, type ModelState, type WeightTrace } from './model.js';
+import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, type ModelState } from './model.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
