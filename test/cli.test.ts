@@ -70,6 +70,50 @@ describe('ttt-workbench logits', () => {
   });
 });
 
+describe('ttt-workbench init, analyze and export', () => {
+  it('makes a model, analyses a book into a run folder, and exports it as CSV', async () => {
+    const model = join(work, 'tiny-ttt');
+    const made = await run(['init', '--arch', 'ttt-mlp', '--preset', 'tiny', '--seed', '3', '--out', model]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).toMatch(/wrote ttt-mlp \(tiny, [\d,]+ parameters\)/);
+    const book = join(work, 'book.txt');
+    writeFileSync(book, 'In the beginning God created the heaven and the earth. '.repeat(20));
+    const runDir = join(work, 'run');
+    const analysed = await run(['analyze', book, '--model', model, '--out', runDir, '--max-tokens', '500', '--chunk', '96', '--backend', 'wasm']);
+    expect(analysed.code, analysed.stderr).toBe(0);
+    expect(analysed.stdout).toMatch(/tiny-ttt\s+finished\s+500 tokens\s+\d\.\d{4} bits\/byte/);
+    const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as { status: string; models: { files: Record<string, string> }[] };
+    expect(manifest.status).toBe('finished');
+    expect(Object.keys(manifest.models[0].files).sort()).toEqual(['hiddenState', 'innerLoop', 'nll', 'snapshots', 'throughput']);
+    const csv = join(work, 'csv');
+    expect((await run(['export', runDir, '--csv', csv])).code).toBe(0);
+    const nll = readFileSync(join(csv, '0-tiny-ttt', 'nll.csv'), 'utf8').trim().split('\n');
+    expect(nll[0]).toBe('position,token,nll,bytes');
+    expect(nll).toHaveLength(500); // header + 499 predicted tokens
+    expect(readFileSync(join(csv, 'summary.csv'), 'utf8')).toMatch(/^model,architecture,status,tokens,bits_per_byte,tokens_per_s\n0-tiny-ttt,"TTT-MLP \(Mamba backbone\)",finished,500,/);
+  });
+
+  it('refuses bad books and options in one line', async () => {
+    const model = join(work, 'tiny-lin');
+    await run(['init', '--arch', 'ttt-linear', '--preset', 'tiny', '--out', model]);
+    const utf16 = join(work, 'bad.txt');
+    writeFileSync(utf16, Buffer.from([0x48, 0x69, 0xc3, 0x28, 0x0a]));
+    const cases: [string[], RegExp][] = [
+      [['analyze', utf16, '--model', model, '--out', join(work, 'r1')], /bad\.txt: not valid UTF-8: the first bad byte sequence is at byte offset 2$/],
+      [['analyze', join(work, 'missing.txt'), '--model', model, '--out', join(work, 'r2')], /missing\.txt: no such file/],
+      [['analyze', utf16, '--out', join(work, 'r3')], /--model is required/],
+      [['init', '--arch', 'rnn', '--preset', 'tiny', '--out', join(work, 'x')], /unknown --arch "rnn"/],
+      [['init', '--arch', 'mamba', '--preset', 'huge', '--out', join(work, 'x')], /unknown preset "huge"/],
+    ];
+    for (const [argv, pattern] of cases) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).not.toBe(0);
+      expect(r.stderr.split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+});
+
 describe('ttt-workbench info', () => {
   it('describes a model', async () => {
     const r = await run(['info', '--model', fixtureDir('ttt-linear-mamba-backbone'), '--backend', 'cpu']);
