@@ -36,6 +36,31 @@ export default tseslint.config(
     },
   },
   {
+    // The renderer reaches the engine only through the protocol, and main only through the preload's API.
+    files: ['renderer/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'electron', message: 'The renderer is sandboxed: use window.workbench (types in electron/api.ts).' }],
+        patterns: [
+          { group: ['**/engine/**', '!**/engine/protocol.js', '!**/engine/protocol.ts', '!**/engine/protocol'], message: 'The renderer imports only engine/protocol.ts from the engine.' },
+          { group: ['**/electron/**', '!**/electron/api.js', '!**/electron/api.ts'], message: 'The renderer may use only the preload API types (electron/api.ts).' },
+          { group: ['node:*'], message: 'The renderer is sandboxed: no Node APIs.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['electron/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/renderer/**', 'react', 'react-dom'], message: 'Main and preload never import the renderer.' }],
+      }],
+    },
+  },
+  {
     files: ['**/*.test.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },

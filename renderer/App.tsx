@@ -1,0 +1,48 @@
+/** The window: sidebar, banners, the current screen, the path dialog; files dropped anywhere are opened. */
+import { type DragEvent, memo, useCallback, useState } from 'react';
+import { dropFiles } from './commands/library.js';
+import { Banner } from './components/Banner.js';
+import { ConnectionNotice } from './components/ConnectionNotice.js';
+import { PathDialog } from './components/PathDialog.js';
+import { Sidebar } from './components/Sidebar.js';
+import { type Screen, useViewStore } from './stores/view.js';
+import { LibraryView } from './views/LibraryView.js';
+import { ModelsView } from './views/ModelsView.js';
+import { RunView } from './views/RunView.js';
+import { RunsView } from './views/RunsView.js';
+
+const screens: Record<Screen, () => React.JSX.Element> = {
+  library: () => <LibraryView />,
+  models: () => <ModelsView />,
+  runs: () => <RunsView />,
+  run: () => <RunView />,
+};
+
+const hasFiles = (event: DragEvent) => event.dataTransfer.types.includes('Files');
+
+export const App = memo(function App() {
+  const screen = useViewStore((s) => s.screen);
+  const [dragging, setDragging] = useState(false);
+  const onDragOver = useCallback((event: DragEvent) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    setDragging(true);
+  }, []);
+  const onDrop = useCallback((event: DragEvent) => {
+    event.preventDefault();
+    setDragging(false);
+    void dropFiles([...event.dataTransfer.files]);
+  }, []);
+  return (
+    <div className="app" data-testid="app" onDragOver={onDragOver} onDragLeave={() => setDragging(false)} onDrop={onDrop}>
+      <Sidebar />
+      <main className="main">
+        <ConnectionNotice />
+        <Banner />
+        {screens[screen]()}
+      </main>
+      <PathDialog />
+      {dragging && <div className="drop-overlay" aria-hidden="true">Drop books to open them, model folders to add them</div>}
+    </div>
+  );
+});

@@ -1,0 +1,99 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { StoreApi } from 'zustand';
+import type { MethodName, NotificationHandler } from '../../engine/protocol.js';
+import { clearSeries, getSeries, seriesKey } from '../series/buffers.js';
+import { useConnectionStore } from '../stores/connection.js';
+import { useDocumentsStore } from '../stores/documents.js';
+import { useRunsStore } from '../stores/runs.js';
+import { useViewStore } from '../stores/view.js';
+import type { ConnectionStatus, EngineTransport } from '../transport/types.js';
+import { connect } from './connect.js';
+import { openBookAt } from './library.js';
+import { cancelRun, openRun, runAnalysis } from './runs.js';
+
+const stores = [useConnectionStore, useDocumentsStore, useRunsStore, useViewStore] as const;
+
+/** A transport answering from a table, recording requests; `emit` plays engine notifications. */
+function fakeTransport(answers: Partial<Record<MethodName, (params: never) => unknown>>) {
+  const calls: { method: MethodName; params: unknown }[] = [];
+  let notify: NotificationHandler = () => undefined;
+  let status: (s: ConnectionStatus, d: string | null) => void = () => undefined;
+  const transport: EngineTransport = {
+    kind: 'websocket',
+    async request(method, params) {
+      calls.push({ method, params });
+      const answer = answers[method];
+      if (!answer) throw new Error(`${method} failed`);
+      return answer(params as never) as never;
+    },
+    onNotification: (handler) => ((notify = handler), () => undefined),
+    onStatus: (handler) => ((status = handler), handler('connecting', null), () => undefined),
+    close: () => undefined,
+  };
+  return { transport, calls, emit: notify, setStatus: (s: ConnectionStatus) => status(s, null), notify: (...args: Parameters<NotificationHandler>) => notify(...args) };
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+const bookInfo = { path: '/b/a.txt', name: 'a.txt', bytes: 100, sha256: 'x', encoding: 'utf-8', tokens: 100, tokenizer: 'bytes', preview: 'In the beginning', builtin: true };
+const modelInfo = { dir: '/m/tiny', name: 'tiny', family: 'ttt', architecture: 'TTT-Linear', layers: 2, heads: 4, hiddenSize: 64, vocabSize: 256, tokenizer: 'bytes', details: {}, builtin: true };
+const manifest = {
+  format: 'ttt-workbench-run/1', id: 'r1', status: 'finished', createdAt: '2026-01-01T00:00:00Z', finishedAt: null,
+  book: { path: '/b/a.txt', name: 'a.txt', sha256: 'x', bytes: 100, tokens: 100 }, settings: { maxTokens: null, chunkTokens: 512, window: null, innerLoop: false },
+  backend: { name: 'wasm', threads: 1, tfjsVersion: '4.22.0', detail: '' }, versions: {}, error: null,
+  models: [{ key: '0-tiny', name: 'tiny', predictedTokens: 99, files: { nll: 'models/0-tiny/tokens.arrow' } }],
+};
+
+const reset = <S>(store: StoreApi<S>) => store.setState(store.getInitialState(), true);
+
+beforeEach(() => {
+  stores.forEach((store) => reset(store as StoreApi<unknown>));
+  clearSeries();
+});
+
+describe('renderer commands', () => {
+  it('loads everything on connecting and keeps runs in step with notifications', async () => {
+    const fake = fakeTransport({
+      info: () => ({ engine: 'ttt-workbench', backend: manifest.backend }),
+      listBooks: () => ({ books: [bookInfo] }),
+      listModels: () => ({ models: [modelInfo] }),
+      listRuns: () => ({ runs: [] }),
+      startAnalysis: () => ({ runId: 'r1' }),
+      cancel: () => ({ cancelled: true }),
+    });
+    connect(fake.transport);
+    fake.setStatus('connected');
+    await flush();
+    expect(useDocumentsStore.getState()).toMatchObject({ openBook: '/b/a.txt', selectedModels: ['/m/tiny'] });
+    expect(useConnectionStore.getState().backend?.name).toBe('wasm');
+
+    await runAnalysis();
+    expect(fake.calls.find((c) => c.method === 'startAnalysis')?.params).toEqual({ book: '/b/a.txt', models: ['/m/tiny'] });
+    expect(useRunsStore.getState().runs[0]).toMatchObject({ id: 'r1', status: 'queued', book: 'a.txt' });
+    expect(useViewStore.getState().screen).toBe('runs');
+
+    fake.notify('progress', { runId: 'r1', model: 'tiny', modelIndex: 0, models: 1, tokensDone: 50, tokensTotal: 100, tokensPerSecond: 10, etaSeconds: 5 });
+    expect(useRunsStore.getState().runs[0].status).toBe('running');
+    await cancelRun('r1');
+    expect(fake.calls.at(-1)).toEqual({ method: 'cancel', params: { runId: 'r1' } });
+    fake.notify('runFinished', { runId: 'r1', status: 'cancelled' });
+    expect(useRunsStore.getState().runs[0].status).toBe('cancelled');
+    fake.notify('runFailed', { runId: 'r1', message: 'out of memory' });
+    expect(useViewStore.getState().banner?.message).toBe('Run failed: out of memory');
+  });
+
+  it('puts perplexity curves in the series buffers and reports failures in the banner', async () => {
+    const fake = fakeTransport({
+      getRun: () => ({ manifest }),
+      getSeries: () => ({ x: [1, 10, 100], columns: { nll: [0, Math.log(2), Math.log(4)] }, rows: 99, downsampled: true }),
+    });
+    connect(fake.transport);
+    await openRun('r1');
+    expect(fake.calls.at(-1)?.params).toEqual({ runId: 'r1', model: '0-tiny', series: 'nll', reduce: 'logmean', points: 40 });
+    const [curve] = getSeries(seriesKey('r1', 'perplexity-smoothed'));
+    expect(Array.from(curve.y)).toEqual([1, 2, 4]);
+    expect(curve.x).toBeInstanceOf(Float64Array);
+    expect(useRunsStore.getState().seriesVersion.r1).toBe(1);
+    expect(await openBookAt('/nope.txt')).toBe(false);
+    expect(useViewStore.getState().banner).toEqual({ tone: 'error', message: 'openBook failed' });
+  });
+});

@@ -1,0 +1,57 @@
+/** One run in the queue/history: book and models, status, progress, speed, ETA, cancel. */
+import { memo } from 'react';
+import type { RunSummary } from '../../engine/protocol.js';
+import { cancelRun, openRun } from '../commands/runs.js';
+import { formatDuration, formatRate, formatTime, formatTokens } from '../lib/format.js';
+import { isActive, type RunProgress, runEtaSeconds, runFraction } from '../stores/runs.js';
+import { useViewStore } from '../stores/view.js';
+import { ProgressBar } from './ProgressBar.js';
+
+export interface RunItemProps {
+  readonly run: RunSummary;
+  readonly progress?: RunProgress;
+}
+
+const statusText: Record<RunSummary['status'], string> = {
+  queued: 'Queued', running: 'Running', finished: 'Finished', cancelled: 'Cancelled', failed: 'Failed', interrupted: 'Interrupted',
+};
+
+export const RunItem = memo(function RunItem({ run, progress }: RunItemProps) {
+  const cancelling = useViewStore((s) => s.pending[`cancel:${run.id}`] === true);
+  const models = run.models.map((m) => m.name).join(', ');
+  const name = `${run.book} · ${models}`;
+  const live = isActive(run.status);
+  const fraction = runFraction(run, progress);
+  const current = progress ? run.models[progress.modelIndex]?.name ?? progress.model : null;
+  return (
+    <li className="run" aria-label={name} data-testid="run-item" data-status={run.status}>
+      <div className="run-main">
+        <button type="button" className="run-title" onClick={() => void openRun(run.id)} disabled={run.status === 'queued'} title="Show this run's charts">
+          <span className="strong">{run.book}</span>
+          <span className="muted"> · {models}</span>
+        </button>
+        <p className="run-meta">
+          <span className={`status status-${run.status}`}>{statusText[run.status]}</span>
+          <span className="muted">{formatTime(run.createdAt)}</span>
+          {run.tokens > 0 && <span className="muted">{formatTokens(run.tokens)}</span>}
+          {current && run.models.length > 1 && <span className="muted">model {progress!.modelIndex + 1}/{progress!.models}: {current}</span>}
+        </p>
+      </div>
+      <div className="run-progress">
+        <ProgressBar fraction={fraction} label={`Progress of ${name}`} tone={live ? 'active' : run.status === 'finished' ? 'done' : 'stopped'} />
+        <p className="run-stats">
+          <span>{Math.round(fraction * 100)}%</span>
+          {live && <span>{formatRate(progress?.tokensPerSecond ?? null)}</span>}
+          {live && <span>ETA {formatDuration(runEtaSeconds(progress))}</span>}
+        </p>
+      </div>
+      <div className="run-actions">
+        {live ? (
+          <button type="button" className="button button-small button-danger" onClick={() => void cancelRun(run.id)} disabled={cancelling}>Cancel run</button>
+        ) : (
+          <button type="button" className="button button-small" onClick={() => void openRun(run.id)} aria-label={`Open ${name}`}>Open</button>
+        )}
+      </div>
+    </li>
+  );
+});
