@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { logitsInChunks, random, randomIds, stateBytes } from '../../test/helpers/chunks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../core/backend.js';
 import type { FloatTensor } from '../core/safetensors.js';
 import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
-import { type MambaState, MambaModel, parseMambaConfig, scanBlockSize } from './mamba.js';
-import { type ModelState, runChunk } from './model.js';
+import { MambaModel, parseMambaConfig, scanBlockSize } from './mamba.js';
+import { runChunk } from './model.js';
 import { registryEntry } from './registry.js';
 
 const fixtureDir = fileURLToPath(new URL('../../../shared/fixtures/parity/mamba', import.meta.url));
@@ -35,37 +36,8 @@ function expectClose(got: Float32Array, want: ArrayLike<number>, cols = V, toler
   expect(w.max, `max |Δlogit| ${w.max.toExponential(2)} at [row, col] ${w.at}`).toBeLessThanOrEqual(tolerance);
 }
 
-/** Runs ids through the model in chunks of the given sizes (cycled); returns all logits, frees the state. */
-async function logitsInChunks(model: MambaModel, ids: Int32Array, sizes: readonly number[]): Promise<Float32Array> {
-  const out = new Float32Array(ids.length * model.vocabSize);
-  let state: MambaState = model.initialState();
-  for (let at = 0, i = 0; at < ids.length; i++) {
-    const n = Math.min(sizes[i % sizes.length], ids.length - at);
-    const r = runChunk(model, ids.subarray(at, at + n), state);
-    state = r.state;
-    out.set(await r.logits.data(), at * model.vocabSize);
-    r.logits.dispose();
-    at += n;
-  }
-  tf.dispose(state as unknown as tf.TensorContainer);
-  return out;
-}
 
-const stateBytes = (s: ModelState) => tf.tensor_util.getTensorsInContainer(s as unknown as tf.TensorContainer).reduce((n, t) => n + t.size * 4, 0);
 
-/** Deterministic pseudo-random numbers in [-0.5, 0.5) (a linear congruential generator). */
-function random(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    return x / 2 ** 32 - 0.5;
-  };
-}
-
-function randomIds(n: number, vocab: number, seed: number): Int32Array {
-  const next = random(seed);
-  return Int32Array.from({ length: n }, () => Math.floor((next() + 0.5) * vocab));
-}
 
 interface TinyDims { readonly C: number; readonly N: number; readonly R: number; readonly V: number; readonly layers: number }
 

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { logitsInChunks, random, randomIds, stateBytes } from '../../test/helpers/chunks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../core/backend.js';
 import type { FloatTensor } from '../core/safetensors.js';
 import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
-import { type ModelState, runChunk } from './model.js';
-import { type LlamaState, LlamaModel, parseLlamaConfig } from './transformer.js';
+import { runChunk } from './model.js';
+import { LlamaModel, parseLlamaConfig } from './transformer.js';
 
 const fixtureDir = fileURLToPath(new URL('../../../shared/fixtures/parity/llama', import.meta.url));
 
@@ -36,32 +37,7 @@ function expectClose(got: Float32Array, want: ArrayLike<number>, tolerance = 1e-
   expect(w.max, `max |Δlogit| ${w.max.toExponential(2)} at [row, col] ${w.at}`).toBeLessThanOrEqual(tolerance);
 }
 
-/** Runs ids through the model in chunks of the given sizes (cycled); returns all logits, frees the state. */
-async function logitsInChunks(model: LlamaModel, ids: Int32Array, sizes: readonly number[], state: LlamaState = model.initialState()): Promise<Float32Array> {
-  const out = new Float32Array(ids.length * model.vocabSize);
-  let s = state;
-  for (let at = 0, i = 0; at < ids.length; i++) {
-    const n = Math.min(sizes[i % sizes.length], ids.length - at);
-    const r = runChunk(model, ids.subarray(at, at + n), s);
-    s = r.state;
-    out.set(await r.logits.data(), at * model.vocabSize);
-    r.logits.dispose();
-    at += n;
-  }
-  tf.dispose(s as unknown as tf.TensorContainer);
-  return out;
-}
 
-const stateBytes = (s: ModelState) => tf.tensor_util.getTensorsInContainer(s as unknown as tf.TensorContainer).reduce((n, t) => n + t.size * 4, 0);
-
-/** Deterministic pseudo-random numbers in [-0.5, 0.5) (a linear congruential generator). */
-function random(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    return x / 2 ** 32 - 0.5;
-  };
-}
 
 function randomTensors(shapes: Record<string, number[]>, seed: number, scale = 0.3): Map<string, FloatTensor> {
   const next = random(seed);
@@ -94,10 +70,6 @@ const tinyConfig = (c: { C: number; H: number; G: number; I: number; V: number; 
   num_attention_heads: c.H, num_key_value_heads: c.G, tie_word_embeddings: true, rms_norm_eps: 1e-6,
 });
 
-function randomIds(n: number, vocab: number, seed: number): Int32Array {
-  const next = random(seed);
-  return Int32Array.from({ length: n }, () => Math.floor((next() + 0.5) * vocab));
-}
 
 describe.each(['wasm', 'cpu'])('Llama on %s', (backend) => {
   let model: LlamaModel;
@@ -118,7 +90,7 @@ describe.each(['wasm', 'cpu'])('Llama on %s', (backend) => {
 
   it('matches the reference sliding-window logits (window 16: the last 16 tokens, itself included)', async () => {
     expect(golden.window).toBe(16);
-    expectClose(await logitsInChunks(model, ids, [ids.length], model.initialState(16)), golden.window_logits);
+    expectClose(await logitsInChunks(model, ids, [ids.length], {}, model.initialState(16)), golden.window_logits);
     const windowed = (await loadModel(fixtureDir, { window: 16 })).model as LlamaModel;
     try {
       expect(windowed.window).toBe(16);
@@ -131,16 +103,16 @@ describe.each(['wasm', 'cpu'])('Llama on %s', (backend) => {
   it('gives the same logits for any chunking, full and windowed', async () => {
     for (const sizes of [[1], [7], [16], [5, 1, 13, 2, 32]]) {
       expectClose(await logitsInChunks(model, ids, sizes), golden.logits);
-      expectClose(await logitsInChunks(model, ids, sizes, model.initialState(16)), golden.window_logits);
+      expectClose(await logitsInChunks(model, ids, sizes, {}, model.initialState(16)), golden.window_logits);
     }
   });
 
   it('splits long windowed chunks into query blocks that agree with token-by-token steps', async () => {
     const long = randomIds(150, V, 7); // blocks of max(W, 64) queries: 3 blocks for W ≤ 64, 2 for W = 70
     for (const window of [1, 5, 70]) {
-      const onePass = await logitsInChunks(model, long, [long.length], model.initialState(window));
-      expectClose(await logitsInChunks(model, long, [1], model.initialState(window)), onePass);
-      expectClose(await logitsInChunks(model, long, [70, 3, 65], model.initialState(window)), onePass);
+      const onePass = await logitsInChunks(model, long, [long.length], {}, model.initialState(window));
+      expectClose(await logitsInChunks(model, long, [1], {}, model.initialState(window)), onePass);
+      expectClose(await logitsInChunks(model, long, [70, 3, 65], {}, model.initialState(window)), onePass);
     }
   });
 
@@ -161,7 +133,7 @@ describe.each(['wasm', 'cpu'])('Llama on %s', (backend) => {
     try {
       const x = randomIds(40, dims.V, 3);
       expectClose(await logitsInChunks(gqa, x, [40]), await logitsInChunks(mha, x, [40]), 1e-5);
-      expectClose(await logitsInChunks(gqa, x, [3, 9], gqa.initialState(6)), await logitsInChunks(mha, x, [40], mha.initialState(6)), 1e-5);
+      expectClose(await logitsInChunks(gqa, x, [3, 9], {}, gqa.initialState(6)), await logitsInChunks(mha, x, [40], {}, mha.initialState(6)), 1e-5);
     } finally {
       gqa.dispose();
       mha.dispose();

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { logitsInChunks } from '../../test/helpers/chunks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDiff, fixtureDir, maxAbsDiff, readGolden, tttFixtures } from '../../test/helpers/fixtures.js';
 import { selectBackend } from '../core/backend.js';
@@ -10,22 +11,6 @@ import type { TTTState } from './ttt.js';
 
 const tolerance = 1e-4;
 
-/** Logits for `ids` fed in chunks of the given sizes (cycled), with options for every chunk. */
-async function logitsInChunks(model: CausalLM, ids: Int32Array, sizes: number[], form?: 'dual' | 'primal'): Promise<Float32Array> {
-  const V = model.vocabSize;
-  const out = new Float32Array(ids.length * V);
-  let state: ModelState = model.initialState();
-  for (let t = 0, i = 0; t < ids.length; i++) {
-    const n = Math.min(sizes[i % sizes.length], ids.length - t);
-    const r = runChunk(model, ids.subarray(t, t + n), state, { form });
-    state = r.state;
-    out.set(await r.logits.data(), t * V);
-    r.logits.dispose();
-    t += n;
-  }
-  tf.dispose(state as unknown as tf.TensorContainer);
-  return out;
-}
 
 /** Inner-loop stats rows [(init, before, after) per mini-batch] per layer, from a run in the given chunks. */
 async function innerLoopStats(model: CausalLM, ids: Int32Array, sizes: number[], form?: 'dual' | 'primal'): Promise<number[][][]> {
@@ -91,8 +76,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
         });
 
         it('primal form equals dual form', async () => {
-          const dual = await logitsInChunks(model, ids, [ids.length], 'dual');
-          const primal = await logitsInChunks(model, ids, [ids.length], 'primal');
+          const dual = await logitsInChunks(model, ids, [ids.length], { form: 'dual' });
+          const primal = await logitsInChunks(model, ids, [ids.length], { form: 'primal' });
           const d = maxAbsDiff(primal, dual, V);
           expect(d.max, describeDiff(d)).toBeLessThanOrEqual(1e-5);
         });
