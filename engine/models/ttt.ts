@@ -670,8 +670,10 @@ function weightMetricsRow(init: InnerParams, previous: InnerParams, next: InnerP
   for (const key of ['W1', 'W2'] as const) {
     const w = next[key], w0 = init[key], prev = previous[key];
     if (!w || !w0 || !prev) continue;
-    const norm = tf.norm(w) as tf.Scalar, norm0 = tf.norm(w0) as tf.Scalar;
-    columns.push(norm, tf.norm(tf.sub(w, w0)), tf.norm(tf.sub(w, prev)), tf.div(tf.sum(tf.mul(w, w0)), tf.mul(norm, norm0)) as tf.Scalar);
+    // ‖·‖ as sqrt(sum(x²)): tf.norm goes through pow, which is slow on wasm
+    const frobenius = (x: tf.Tensor) => tf.sqrt(tf.sum(tf.square(x)));
+    const norm = frobenius(w), norm0 = frobenius(w0);
+    columns.push(norm, frobenius(tf.sub(w, w0)), frobenius(tf.sub(w, prev)), tf.div(tf.sum(tf.mul(w, w0)), tf.mul(norm, norm0)));
   }
   return tf.reshape(tf.stack(columns), [1, -1]) as tf.Tensor2D;
 }
