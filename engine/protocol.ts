@@ -134,6 +134,53 @@ export const Series = z.object({
 });
 export type Series = z.infer<typeof Series>;
 
+/** The TTT hidden state over a book, from a layer's full-W snapshots (see engine/analysis/snapshots.ts). */
+export const Snapshots = z.object({
+  miniBatchSize: z.number().int(),
+  layers: z.number().int(),
+  /** Which inner-model matrices were kept: W1 (TTT-Linear), W1 and W2 (TTT-MLP). */
+  matrices: z.array(z.string()),
+  /** Token position of every snapshot of this layer (the last token of its mini-batch). */
+  positions: z.array(z.number().int()),
+  /** The snapshots' first two principal components: one point per snapshot, in `positions` order. */
+  pca: z.object({ x: z.array(z.number()), y: z.array(z.number()), explained: z.tuple([z.number(), z.number()]) }),
+  /** Singular values (largest first) of the layer's W at the snapshots nearest the asked positions. */
+  spectra: z.array(z.object({ position: z.number().int(), values: z.array(z.number()) })),
+});
+export type Snapshots = z.infer<typeof Snapshots>;
+
+export const TokenWindow = z.object({
+  start: z.number().int(),
+  /** Tokens in the model's part of the run (positions 0 … total − 1). */
+  total: z.number().int(),
+  /** Each token as it reads in running text (through the run's tokenizer). */
+  tokens: z.array(z.string()),
+  /** NLL in nats of each token given everything before it; null for position 0, which nothing predicts. */
+  nll: z.array(z.number().nullable()),
+  /** NLL minus the compared model's NLL over the same text (negative: this model did better), or null. */
+  diff: z.array(z.number().nullable()).nullable(),
+  /** True when the two models' tokenizers differ and the difference was taken over the same bytes. */
+  byteAligned: z.boolean(),
+});
+export type TokenWindow = z.infer<typeof TokenWindow>;
+
+export const Comparison = z.object({
+  book: z.object({ name: z.string(), sha256: z.string(), bytes: z.number().int() }),
+  /** Byte-offset ranges of the table, e.g. 0–1k = bytes [0, 1024); `end` null for the open last range. */
+  ranges: z.array(z.object({ label: z.string(), start: z.number().int(), end: z.number().int().nullable() })),
+  rows: z.array(z.object({
+    runId: z.string(), model: z.string(), name: z.string(), architecture: z.string(), tokenizer: z.string(), status: RunStatus,
+    /** UTF-8 bytes the predicted tokens cover. */
+    bytes: z.number().int(),
+    bitsPerByte: z.number().nullable(),
+    /** Bits per byte within each of `ranges` (null where the run has no tokens there). */
+    ranges: z.array(z.number().nullable()),
+  })),
+  /** Bits per byte in log-spaced byte-offset bins, one curve per row. */
+  curves: z.array(z.object({ runId: z.string(), model: z.string(), name: z.string(), x: z.array(z.number()), y: z.array(z.number()) })),
+});
+export type Comparison = z.infer<typeof Comparison>;
+
 // ---------------------------------------------------------------------------------------------------------
 // Methods
 
@@ -195,6 +242,38 @@ export const methods = {
       reduce: z.enum(['minmax', 'logmean']).optional(),
     }).strict(),
     result: Series,
+  },
+  getSnapshots: {
+    params: z.object({
+      runId: z.string(),
+      model: z.string(),
+      layer: z.number().int().nonnegative(),
+      matrix: z.enum(['W1', 'W2']).optional(),
+      /** Positions to give singular-value spectra for (default: the first, middle and last snapshots). */
+      spectra: z.array(z.number().int().nonnegative()).max(32).optional(),
+    }).strict(),
+    result: Snapshots,
+  },
+  getTokens: {
+    params: z.object({
+      runId: z.string(),
+      model: z.string(),
+      start: z.number().int().nonnegative(),
+      count: z.number().int().min(1).max(4096),
+      /** Another model on the same book (in this run unless `runId` says otherwise) to take the NLL difference to. */
+      compare: z.object({ runId: z.string().optional(), model: z.string() }).strict().optional(),
+    }).strict(),
+    result: TokenWindow,
+  },
+  getComparison: {
+    params: z.object({
+      runIds: z.array(z.string()).min(1).max(16),
+      /** Byte-offset range of the curves (the table always covers the whole runs). */
+      start: z.number().int().nonnegative().optional(),
+      end: z.number().int().positive().optional(),
+      points: z.number().int().min(2).max(2000).optional(),
+    }).strict(),
+    result: Comparison,
   },
 } as const;
 

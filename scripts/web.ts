@@ -58,7 +58,16 @@ async function main(): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got "${values.port}"`);
   if (values.rebuild || !rendererIsCurrent()) {
     const { build } = await import('vite');
-    await build({ configFile: join(root, 'vite.renderer.config.ts'), logLevel: 'warn' });
+    // Always a production bundle: started from the test runner, NODE_ENV is "test", and Vite would bundle
+    // React's development build (several times slower to render, e.g. the token heatmap).
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await build({ configFile: join(root, 'vite.renderer.config.ts'), logLevel: 'warn', mode: 'production' });
+    } finally {
+      if (nodeEnv === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = nodeEnv;
+    }
   }
   const assets = shippedAssets(root);
   const service = new EngineService({

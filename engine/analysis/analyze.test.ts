@@ -79,7 +79,7 @@ describe('analyzeBook', () => {
       const series = await readSeries(runDir, manifest, m.key, 'innerLoop', { layer: 1, points: 4 });
       expect(series.rows).toBe(Math.floor(200 / 16));
       expect(series.x.length).toBeLessThanOrEqual(4);
-      expect(Object.keys(series.columns)).toEqual(['init', 'before', 'after']);
+      expect(Object.keys(series.columns)).toEqual(['init', 'before', 'after', 'reduction', 'ratio']);
     }
   });
 

@@ -184,8 +184,10 @@ interface StreamJob {
   readonly onChunk: (patch: Partial<RunModel>) => Promise<void>;
 }
 
-/** Manifest updates at most this often (the files themselves are appended every chunk). */
+/** Manifest updates at most this often. */
 const manifestIntervalMs = 2000;
+/** Result files gather rows into large record batches (fast to read back), written at least every 2 s. */
+const appenderOptions = { batchRows: 65_536, flushMs: 2000 };
 
 async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   const { model, ids, bytes, entry } = job;
@@ -198,7 +200,7 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   const files: Record<string, string> = { nll: rel('tokens.arrow'), throughput: rel('throughput.arrow') };
   if (trace) Object.assign(files, { innerLoop: rel('inner_loop.arrow'), hiddenState: rel('hidden_state.arrow'), snapshots: rel('snapshots.safetensors') });
   if (model.stateSummary) files.modelState = rel('model_state.arrow');
-  const writers = Object.fromEntries(Object.entries(files).filter(([, f]) => f.endsWith('.arrow')).map(([k, f]) => [k, new ArrowAppender(join(job.runDir, f))]));
+  const writers = Object.fromEntries(Object.entries(files).filter(([, f]) => f.endsWith('.arrow')).map(([k, f]) => [k, new ArrowAppender(join(job.runDir, f), appenderOptions)]));
   await job.onChunk({ files });
 
   const K = entry.miniBatchSize ?? 1;

@@ -45,7 +45,9 @@ export function minMaxDownsample(data: SeriesData, points: number): ReducedSerie
 
 /**
  * Means in `bins` log-spaced bins of x over [max(1, x0), xEnd]; x of each output point is the bin's geometric
- * centre. Empty bins are skipped (there are few tokens at small positions).
+ * centre. Empty bins are skipped (there are few tokens at small positions), and so are values that are not
+ * numbers (a ratio with a zero denominator). x must not decrease. One pass per column over plain loops: this runs
+ * over millions of rows when a long run opens.
  */
 export function logBinnedMean(data: SeriesData, bins: number): ReducedSeries {
   const names = Object.keys(data.columns);
@@ -56,18 +58,29 @@ export function logBinnedMean(data: SeriesData, bins: number): ReducedSeries {
   const last = Math.max(first + 1, data.x[n - 1] + 1);
   const logFirst = Math.log(first);
   const step = (Math.log(last) - logFirst) / bins;
+  // bin edges as row indices, found once for all columns
+  const edges: number[] = [0];
   let i = 0;
   for (let b = 0; b < bins && i < n; b++) {
     const hiX = b === bins - 1 ? Infinity : Math.exp(logFirst + (b + 1) * step);
-    const start = i;
-    const sums = names.map(() => 0);
-    while (i < n && data.x[i] < hiX) {
-      names.forEach((name, k) => (sums[k] += data.columns[name][i]));
-      i++;
+    while (i < n && data.x[i] < hiX) i++;
+    if (i > edges[edges.length - 1]) edges.push(i);
+  }
+  for (let k = 1; k < edges.length; k++) out.x.push(Math.sqrt(Math.max(1, data.x[edges[k - 1]]) * Math.max(1, data.x[edges[k] - 1])));
+  for (const name of names) {
+    const column = data.columns[name];
+    const means = out.columns[name];
+    for (let k = 1; k < edges.length; k++) {
+      let sum = 0, count = 0;
+      for (let j = edges[k - 1]; j < edges[k]; j++) {
+        const v = column[j];
+        if (v === v) { // not NaN
+          sum += v;
+          count++;
+        }
+      }
+      means.push(count > 0 ? sum / count : NaN);
     }
-    if (i === start) continue;
-    out.x.push(Math.sqrt(Math.max(1, data.x[start]) * Math.max(1, data.x[i - 1])));
-    names.forEach((name, k) => out.columns[name].push(sums[k] / (i - start)));
   }
   return out;
 }

@@ -7,9 +7,9 @@ import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { workbenchError } from '../core/errors.js';
 import { readJsonFile } from '../io/checkpoint.js';
-import { RunManifest, type RunSummary, type Series, type SeriesName } from '../protocol.js';
-import { readArrowTable } from './arrow-writer.js';
-import { logBinnedMean, minMaxDownsample } from './downsample.js';
+import { RunManifest, type RunModel, type RunSummary, type Series, type SeriesName } from '../protocol.js';
+import { cached, type NumericColumn, readColumns } from './column-cache.js';
+import { logBinnedMean, minMaxDownsample, type SeriesData } from './downsample.js';
 
 export const manifestFile = 'manifest.json';
 
@@ -93,28 +93,96 @@ export interface SeriesQuery {
   readonly reduce?: 'minmax' | 'logmean';
 }
 
-/** One model's series from a run folder, restricted to [start, end) and reduced to at most `points` points. */
-export async function readSeries(runDir: string, manifest: RunManifest, modelKey: string, series: SeriesName, query: SeriesQuery = {}): Promise<Series> {
+/** A run model by key or name, with a one-line error listing the keys when there is none. */
+export function findModel(manifest: RunManifest, modelKey: string): RunModel {
   const model = manifest.models.find((m) => m.key === modelKey || m.name === modelKey);
   if (!model) throw workbenchError('E_RUN', manifest.id, `has no model "${modelKey}" (models: ${manifest.models.map((m) => m.key).join(', ')})`);
-  const spec = seriesColumns[series];
-  const file = model.files[spec.file];
-  if (!file) throw workbenchError('E_RUN', manifest.id, `model ${model.name} has no ${series} series`);
-  const table = await readArrowTable(join(runDir, file));
-  const position = table.getChild('position')?.toArray() as Int32Array | undefined;
-  if (!position) throw workbenchError('E_RUN', manifest.id, `${file} has no position column`);
-  const layerColumn = table.getChild('layer')?.toArray() as Int32Array | undefined;
-  const names = table.schema.fields.map((f) => f.name).filter((n) => !spec.exclude.includes(n));
-  const all = Object.fromEntries(names.map((n) => [n, table.getChild(n)!.toArray() as ArrayLike<number>]));
+  return model;
+}
+
+/** Path of one of a model's files (`nll`, `innerLoop`, `snapshots` …), or a one-line error if it has none. */
+export function modelFile(runDir: string, manifest: RunManifest, model: RunModel, file: string, what: string = file): string {
+  const rel = model.files[file];
+  if (!rel) throw workbenchError('E_RUN', manifest.id, `model ${model.name} has no ${what} series`);
+  return join(runDir, rel);
+}
+
+interface SeriesView {
+  /** Positions; `sorted` says whether they never decrease (then a range is a binary search away). */
+  readonly x: NumericColumn;
+  readonly sorted: boolean;
+  readonly columns: Readonly<Record<string, NumericColumn>>;
+}
+
+/**
+ * One series of one file as chart columns: one layer's rows picked out of per-layer files, and for the inner
+ * loop the reduction it achieves (before − after, and after / before), computed here once so that charts and
+ * exports show the same numbers. Cached with the decoded file.
+ */
+function seriesView(path: string, series: SeriesName, layer: number | undefined): Promise<SeriesView> {
+  return cached(path, `${path}#${series}:${layer ?? 'all'}`, async () => {
+    const table = await readColumns(path);
+    const position = table.columns.position;
+    if (!position) throw workbenchError('E_FILE_READ', path, 'has no position column');
+    const names = Object.keys(table.columns).filter((n) => !seriesColumns[series].exclude.includes(n));
+    let rows: Int32Array | null = null;
+    const layerColumn = table.columns.layer;
+    if (layer !== undefined && layerColumn) {
+      let count = 0;
+      for (let i = 0; i < table.rows; i++) if (layerColumn[i] === layer) count++;
+      rows = new Int32Array(count);
+      for (let i = 0, k = 0; i < table.rows; i++) if (layerColumn[i] === layer) rows[k++] = i;
+    }
+    const pick = (column: NumericColumn): NumericColumn => {
+      if (!rows) return column;
+      const out = new (column.constructor as Float32ArrayConstructor)(rows.length);
+      for (let k = 0; k < rows.length; k++) out[k] = column[rows[k]];
+      return out;
+    };
+    const x = pick(position);
+    const columns: Record<string, NumericColumn> = Object.fromEntries(names.map((n) => [n, pick(table.columns[n])]));
+    if (series === 'innerLoop' && columns.before && columns.after) {
+      const { before, after } = columns;
+      columns.reduction = Float32Array.from(before, (b, i) => b - after[i]);
+      columns.ratio = Float32Array.from(before, (b, i) => (b > 0 ? after[i] / b : NaN));
+    }
+    let sorted = true;
+    for (let i = 1; i < x.length && sorted; i++) sorted = x[i] >= x[i - 1];
+    return { x, sorted, columns };
+  });
+}
+
+/** First index i with x[i] >= value, in a non-decreasing array. */
+export function lowerBound(x: ArrayLike<number>, value: number): number {
+  let lo = 0, hi = x.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (x[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** One model's series from a run folder, restricted to [start, end) and reduced to at most `points` points. */
+export async function readSeries(runDir: string, manifest: RunManifest, modelKey: string, series: SeriesName, query: SeriesQuery = {}): Promise<Series> {
+  const model = findModel(manifest, modelKey);
+  const path = modelFile(runDir, manifest, model, seriesColumns[series].file, series);
+  const view = await seriesView(path, series, query.layer);
   const start = query.start ?? 0;
   const end = query.end ?? Infinity;
-  const keep: number[] = [];
-  for (let i = 0; i < position.length; i++) {
-    if (position[i] >= start && position[i] < end && (query.layer === undefined || !layerColumn || layerColumn[i] === query.layer)) keep.push(i);
+  let data: SeriesData;
+  if (view.sorted) {
+    // a zoom is a slice of the cached columns, not a copy of them
+    const lo = lowerBound(view.x, start);
+    const hi = lowerBound(view.x, end);
+    data = { x: view.x.subarray(lo, hi), columns: Object.fromEntries(Object.entries(view.columns).map(([n, c]) => [n, c.subarray(lo, hi)])) };
+  } else {
+    const keep: number[] = [];
+    for (let i = 0; i < view.x.length; i++) if (view.x[i] >= start && view.x[i] < end) keep.push(i);
+    data = { x: Float64Array.from(keep, (i) => view.x[i]), columns: Object.fromEntries(Object.entries(view.columns).map(([n, c]) => [n, Float64Array.from(keep, (i) => c[i])])) };
   }
-  const x = Float64Array.from(keep, (i) => position[i]);
-  const columns = Object.fromEntries(names.map((n) => [n, Float64Array.from(keep, (i) => Number(all[n][i]))]));
+  const rows = data.x.length;
   const points = query.points ?? 4000;
-  const reduced = query.reduce === 'logmean' ? logBinnedMean({ x, columns }, points) : minMaxDownsample({ x, columns }, points);
-  return { x: reduced.x, columns: reduced.columns, rows: keep.length, downsampled: reduced.x.length !== keep.length || query.reduce === 'logmean' };
+  const reduced = query.reduce === 'logmean' ? logBinnedMean(data, points) : minMaxDownsample(data, points);
+  return { x: reduced.x, columns: reduced.columns, rows, downsampled: reduced.x.length !== rows || query.reduce === 'logmean' };
 }

@@ -8,6 +8,9 @@ import type { BackendInfo } from '../core/backend.js';
 import { workbenchError, WorkbenchError } from '../core/errors.js';
 import { createTokenizer, encodeDocument } from '../core/tokenizers/index.js';
 import { analyzeBook } from '../analysis/analyze.js';
+import { compareRuns } from '../analysis/comparison.js';
+import { readSnapshots } from '../analysis/snapshots.js';
+import { readTokens } from '../analysis/tokens.js';
 import { listRunDirs, newRunId, readManifest, readSeries, summarize, withLiveness } from '../analysis/run-store.js';
 import { preview, readBook } from '../io/book.js';
 import { checkpointSize } from '../io/checkpoint.js';
@@ -174,6 +177,12 @@ export class EngineService {
       const manifest = await this.manifestOf(runId);
       return readSeries(join(this.runsDir, runId), manifest, model, series, query);
     },
+
+    getSnapshots: async ({ runId, model, ...query }) => readSnapshots(join(this.runsDir, runId), await this.manifestOf(runId), model, query),
+
+    getTokens: async (params) => readTokens((id) => join(this.runsDir, id), (id) => this.manifestOf(id), params),
+
+    getComparison: async (params) => compareRuns((id) => join(this.runsDir, id), (id) => this.manifestOf(id), params),
   };
 
   private async manifestOf(runId: string) {

@@ -1,7 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
 import type { MethodName, NotificationHandler } from '../../engine/protocol.js';
-import { clearSeries, getSeries, seriesKey } from '../series/buffers.js';
+import { clearSeries, getRange, getSeries, seriesKey } from '../series/buffers.js';
+import { chartKeys, chooseLayer, openTokensAt, showRunTab } from './analysis.js';
+import { refineChart } from './charts.js';
+import { comparisonCsv } from './comparison.js';
+import { seriesCsv } from './export.js';
+import { useAnalysisStore } from '../stores/analysis.js';
 import { useConnectionStore } from '../stores/connection.js';
 import { useDocumentsStore } from '../stores/documents.js';
 import { useRunsStore } from '../stores/runs.js';
@@ -11,7 +16,7 @@ import { connect } from './connect.js';
 import { openBookAt } from './library.js';
 import { cancelRun, openRun, runAnalysis } from './runs.js';
 
-const stores = [useConnectionStore, useDocumentsStore, useRunsStore, useViewStore] as const;
+const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useViewStore] as const;
 
 /** A transport answering from a table, recording requests; `emit` plays engine notifications. */
 function fakeTransport(answers: Partial<Record<MethodName, (params: never) => unknown>>) {
@@ -95,5 +100,43 @@ describe('renderer commands', () => {
     expect(useRunsStore.getState().seriesVersion.r1).toBe(1);
     expect(await openBookAt('/nope.txt')).toBe(false);
     expect(useViewStore.getState().banner).toEqual({ tone: 'error', message: 'openBook failed' });
+  });
+
+  it('loads the inner loop of the chosen layer, refines a chart on zoom, and links a chart position to the text', async () => {
+    const ttt = { ...manifest.models[0], layers: 2, architecture: 'TTT-Linear', files: { nll: 'a', innerLoop: 'b', hiddenState: 'c' } };
+    const fake = fakeTransport({
+      getRun: () => ({ manifest: { ...manifest, models: [ttt] } }),
+      getSeries: () => ({ x: [15, 31], columns: { init: [1, 1], before: [0.8, 0.7], after: [0.6, 0.5], reduction: [0.2, 0.2], ratio: [0.75, 0.71] }, rows: 2, downsampled: false }),
+    });
+    connect(fake.transport);
+    await openRun('r1');
+    await showRunTab('innerLoop');
+    const series = fake.calls.filter((c) => c.method === 'getSeries').map((c) => c.params as { series: string; layer?: number });
+    expect(series.filter((p) => p.series === 'innerLoop').map((p) => p.layer)).toEqual([0, 0]);
+    const key = chartKeys.innerLoop('r1', '0-tiny', 0);
+    expect(getSeries(key).map((s) => s.modelName)).toEqual(['ttt_loss_init (W₀)', 'ttt_loss_before', 'ttt_loss_after']);
+    expect(getSeries(chartKeys.reduction('r1', '0-tiny', 0)).map((s) => s.axis)).toEqual([undefined, 'y2']);
+    await chooseLayer(1);
+    expect(fake.calls.at(-1)?.params).toMatchObject({ series: 'innerLoop', layer: 1, reduce: 'logmean' });
+
+    refineChart(chartKeys.innerLoop('r1', '0-tiny', 1), [10, 40]);
+    await flush();
+    expect(fake.calls.at(-1)?.params).toMatchObject({ layer: 1, start: 10, end: 40 });
+    expect(getRange(chartKeys.innerLoop('r1', '0-tiny', 1))).toEqual([10, 40]);
+    expect(seriesCsv(chartKeys.innerLoop('r1', '0-tiny', 1), { series: 'loss', x: 'position', y: 'ttt_loss' }).split('\n').slice(0, 2))
+      .toEqual(['loss,position,ttt_loss,points_from_rows', 'ttt_loss_init (W₀),15,1,2']);
+
+    openTokensAt(22.4, 'init');
+    expect(useAnalysisStore.getState()).toMatchObject({ tab: 'tokens', focus: 22, returnTo: 'innerLoop', model: '0-tiny' });
+  });
+
+  it('writes the bits-per-byte table as CSV, one column per position range', () => {
+    const csv = comparisonCsv({
+      book: { name: 'a.txt', sha256: 'x', bytes: 100 },
+      ranges: [{ label: '0–1k', start: 0, end: 1024 }, { label: '1k–8k', start: 1024, end: 8192 }],
+      rows: [{ runId: 'r1', model: '0-tiny', name: 'tiny, "v2"', architecture: 'TTT-Linear', tokenizer: 'bytes', status: 'finished', bytes: 99, bitsPerByte: 7.5, ranges: [7.5, null] }],
+      curves: [],
+    });
+    expect(csv).toBe('run,model,architecture,tokenizer,bytes,bits_per_byte,bits_per_byte_0–1k,bits_per_byte_1k–8k\nr1,"tiny, ""v2""",TTT-Linear,bytes,99,7.5,7.5,\n');
   });
 });

@@ -1,13 +1,12 @@
 /** Starting, cancelling and looking at runs; keeping the run list in step with the engine's notifications. */
 import type { NotificationName, NotificationParams } from '../../engine/protocol.js';
-import { seriesKey, putSeries } from '../series/buffers.js';
+import { clearBlocks } from '../series/tokens.js';
+import { resetAnalysis } from '../stores/analysis.js';
 import { useDocumentsStore } from '../stores/documents.js';
-import { addQueuedRun, applyProgress, bumpSeriesVersion, setManifest, setRunStatus, setRuns } from '../stores/runs.js';
-import { type PerplexityMode, setPerplexityMode, showBanner, showRun, showScreen, useViewStore } from '../stores/view.js';
+import { addQueuedRun, applyProgress, setManifest, setRunStatus, setRuns } from '../stores/runs.js';
+import { showBanner, showRun, showScreen, useViewStore } from '../stores/view.js';
+import { loadTab } from './analysis.js';
 import { attempt, request } from './engine.js';
-
-/** Log-spaced bins per perplexity curve: few for the smooth Figure-2 view, many for the raw one. */
-export const perplexityPoints: Record<PerplexityMode, number> = { smoothed: 40, raw: 800 };
 /** While a run streams, its open chart reloads at most this often. */
 const liveRefreshMs = 1500;
 
@@ -39,33 +38,18 @@ export async function cancelRun(runId: string): Promise<void> {
   if (result && !result.cancelled) await refreshRuns(); // it had already ended
 }
 
-/** The manifest and perplexity curves of one run, for the run view. */
+/** The manifest of one run and what its current tab draws, for the run view. */
 export async function loadRun(runId: string): Promise<void> {
   const got = await attempt('loadRun', () => request('getRun', { runId }));
   if (!got) return;
   setManifest(got.manifest);
-  const mode = useViewStore.getState().perplexityMode;
-  const key = seriesKey(runId, `perplexity-${mode}`);
-  for (const model of got.manifest.models) {
-    if (model.predictedTokens < 1 || !model.files.nll) continue;
-    const series = await attempt('loadSeries', () =>
-      request('getSeries', { runId, model: model.key, series: 'nll', reduce: 'logmean', points: perplexityPoints[mode] }));
-    if (!series) return;
-    const nll = series.columns.nll ?? Object.values(series.columns)[0] ?? [];
-    putSeries(key, { modelKey: model.key, modelName: model.name, x: Float64Array.from(series.x), y: Float64Array.from(nll, Math.exp), rows: series.rows });
-  }
-  bumpSeriesVersion(runId);
+  if (useViewStore.getState().runId === runId) await loadTab();
 }
 
 export async function openRun(runId: string): Promise<void> {
+  if (useViewStore.getState().runId !== runId) resetAnalysis();
   showRun(runId);
   await loadRun(runId);
-}
-
-export async function changePerplexityMode(mode: PerplexityMode): Promise<void> {
-  setPerplexityMode(mode);
-  const { runId } = useViewStore.getState();
-  if (runId) await loadRun(runId);
 }
 
 let lastLiveRefresh = 0;
@@ -83,6 +67,7 @@ export function handleNotification<N extends NotificationName>(method: N, params
     const { runId, status } = params as NotificationParams<'runFinished'>;
     setRunStatus(runId, status);
     void refreshRuns();
+    if (runId === viewed) clearBlocks(); // token blocks read while the run streamed may stop short
     if (runId === viewed) void loadRun(runId);
   } else if (method === 'runFailed') {
     const { runId, message } = params as NotificationParams<'runFailed'>;

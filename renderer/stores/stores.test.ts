@@ -1,12 +1,13 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
 import type { BookInfo, ModelInfo, RunSummary } from '../../engine/protocol.js';
+import { resetAnalysis, setCompare, setFocus, setModel, setTab, toggleSpectrumAt, useAnalysisStore } from './analysis.js';
 import { setConnectionStatus, setEngineInfo, useConnectionStore } from './connection.js';
 import { addBook, addModel, setBooks, setModels, setOpenBook, toggleModel, useDocumentsStore } from './documents.js';
 import { addQueuedRun, applyProgress, bumpSeriesVersion, runEtaSeconds, runFraction, setRuns, setRunStatus, useRunsStore } from './runs.js';
 import { closeDialog, dismissBanner, openDialog, setPending, showBanner, showRun, showScreen, useViewStore } from './view.js';
 
-const stores = [useConnectionStore, useDocumentsStore, useRunsStore, useViewStore] as const;
+const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useViewStore] as const;
 
 const reset = <S>(store: StoreApi<S>) => store.setState(store.getInitialState(), true);
 
@@ -106,5 +107,24 @@ describe('view and connection stores', () => {
     expect(useConnectionStore.getState().reconnects).toBe(1);
     setEngineInfo('ttt-workbench 0.1.0', { name: 'wasm', threads: 1, tfjsVersion: '4.22.0', detail: '' });
     expect(useConnectionStore.getState().backend?.name).toBe('wasm');
+  });
+});
+
+describe('analysis store', () => {
+  it('keeps what the analytical views look at, and forgets model-specific choices with a new model', () => {
+    setTab('hiddenState');
+    setModel('0-a', 1);
+    toggleSpectrumAt(300);
+    toggleSpectrumAt(15);
+    expect(useAnalysisStore.getState()).toMatchObject({ tab: 'hiddenState', model: '0-a', layer: 1, spectraAt: [15, 300] });
+    toggleSpectrumAt(300);
+    expect(useAnalysisStore.getState().spectraAt).toEqual([15]);
+    setCompare('r1|1-b');
+    setModel('1-b', 1); // a model is not compared with itself
+    expect(useAnalysisStore.getState()).toMatchObject({ compare: null, spectraAt: [] });
+    setFocus(42, 'innerLoop');
+    expect(useAnalysisStore.getState()).toMatchObject({ focus: 42, returnTo: 'innerLoop' });
+    resetAnalysis();
+    expect(useAnalysisStore.getState()).toEqual(useAnalysisStore.getInitialState());
   });
 });

@@ -1,18 +1,40 @@
-/** One run: what ran on which book, each model's summary figures, and the perplexity chart. */
+/**
+ * One run: what ran on which book, and its views in tabs: the overview (models and perplexity), the inner
+ * loop, the hidden state, the token heatmap and the comparison with other runs; the whole run exports as an
+ * HTML report.
+ */
 import { memo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
+import type { RunManifest } from '../../engine/protocol.js';
+import { exportReport } from '../commands/report.js';
 import { cancelRun } from '../commands/runs.js';
 import { EmptyState } from '../components/EmptyState.js';
+import { ModelsTable } from '../components/ModelsTable.js';
 import { PageHeader } from '../components/PageHeader.js';
 import { PerplexityChart } from '../components/PerplexityChart.js';
-import { formatBitsPerByte, formatCount, formatDuration, formatRate, formatTime, formatTokens } from '../lib/format.js';
+import { RunTabs } from '../components/RunTabs.js';
+import { formatTime, formatTokens } from '../lib/format.js';
+import { type RunTab, useAnalysisStore } from '../stores/analysis.js';
 import { isActive, type RunsState, useRunsStore } from '../stores/runs.js';
-import { showScreen, useViewStore, type ViewState } from '../stores/view.js';
+import { type PerplexityMode, showScreen, useViewStore, type ViewState } from '../stores/view.js';
+import { ComparisonView } from './ComparisonView.js';
+import { HiddenStateView } from './HiddenStateView.js';
+import { InnerLoopView } from './InnerLoopView.js';
+import { TokenHeatmapView } from './TokenHeatmapView.js';
 
-const selectViewed = (s: ViewState) => ({ runId: s.runId, mode: s.perplexityMode });
+const selectViewed = (s: ViewState) => ({ runId: s.runId, mode: s.perplexityMode, exporting: s.pending.exportReport === true });
+
+const panels: Record<RunTab, (manifest: RunManifest, mode: PerplexityMode) => React.JSX.Element> = {
+  perplexity: (manifest, mode) => <><ModelsTable models={manifest.models} /><PerplexityChart runId={manifest.id} mode={mode} /></>,
+  innerLoop: (manifest) => <InnerLoopView manifest={manifest} />,
+  hiddenState: (manifest) => <HiddenStateView manifest={manifest} />,
+  tokens: (manifest) => <TokenHeatmapView manifest={manifest} />,
+  comparison: (manifest) => <ComparisonView manifest={manifest} />,
+};
 
 export const RunView = memo(function RunView() {
-  const { runId, mode } = useViewStore(useShallow(selectViewed));
+  const { runId, mode, exporting } = useViewStore(useShallow(selectViewed));
+  const tab = useAnalysisStore((s) => s.tab);
   const manifest = useRunsStore((s: RunsState) => (runId ? s.manifests[runId] : undefined));
   const summaryStatus = useRunsStore((s: RunsState) => s.runs.find((r) => r.id === runId)?.status);
   if (!runId) return <EmptyState title="No run selected" testId="run-view" />;
@@ -39,38 +61,14 @@ export const RunView = memo(function RunView() {
         }
         actions={<>
           {live && <button type="button" className="button button-danger" onClick={() => void cancelRun(manifest.id)}>Cancel run</button>}
+          <button type="button" className="button" disabled={exporting} onClick={() => void exportReport(manifest.id)}>{exporting ? 'Exporting…' : 'Export report'}</button>
           {back}
         </>}
       />
-      <table className="table table-compact" aria-label="Models in this run">
-        <thead>
-          <tr>
-            <th scope="col">Model</th>
-            <th scope="col">Architecture</th>
-            <th scope="col">Status</th>
-            <th scope="col" className="num">Tokens</th>
-            <th scope="col" className="num">Bits per byte</th>
-            <th scope="col" className="num">Speed</th>
-            <th scope="col" className="num">Time</th>
-            <th scope="col" className="num">Parameters</th>
-          </tr>
-        </thead>
-        <tbody>
-          {manifest.models.map((m) => (
-            <tr key={m.key}>
-              <td className="strong" title={m.dir}>{m.name}</td>
-              <td>{m.architecture}</td>
-              <td><span className={`status status-${m.status}`}>{m.status}</span></td>
-              <td className="num">{formatCount(m.tokensDone)} / {formatCount(m.tokensTotal)}</td>
-              <td className="num">{formatBitsPerByte(m.bitsPerByte)}</td>
-              <td className="num">{formatRate(m.tokensPerSecond)}</td>
-              <td className="num">{formatDuration(m.wallSeconds)}</td>
-              <td className="num">{formatCount(m.parameters)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <PerplexityChart runId={manifest.id} mode={mode} />
+      <RunTabs tab={tab} />
+      <div role="tabpanel" id="run-tabpanel" aria-labelledby={`tab-${tab}`}>
+        {panels[tab](manifest, mode)}
+      </div>
     </section>
   );
 });

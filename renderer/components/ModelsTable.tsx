@@ -1,0 +1,37 @@
+/** A run's models with their summary figures. */
+import { memo } from 'react';
+import type { RunModel } from '../../engine/protocol.js';
+import { formatBitsPerByte, formatCount, formatDuration, formatRate } from '../lib/format.js';
+
+export const ModelsTable = memo(function ModelsTable({ models }: { readonly models: readonly RunModel[] }) {
+  return (
+    <table className="table table-compact" aria-label="Models in this run">
+      <thead>
+        <tr>
+          <th scope="col">Model</th>
+          <th scope="col">Architecture</th>
+          <th scope="col">Status</th>
+          <th scope="col" className="num">Tokens</th>
+          <th scope="col" className="num">Bits per byte</th>
+          <th scope="col" className="num">Speed</th>
+          <th scope="col" className="num">Time</th>
+          <th scope="col" className="num">Parameters</th>
+        </tr>
+      </thead>
+      <tbody>
+        {models.map((m) => (
+          <tr key={m.key}>
+            <td className="strong" title={m.dir}>{m.name}</td>
+            <td>{m.architecture}</td>
+            <td><span className={`status status-${m.status}`}>{m.status}</span></td>
+            <td className="num">{formatCount(m.tokensDone)} / {formatCount(m.tokensTotal)}</td>
+            <td className="num">{formatBitsPerByte(m.bitsPerByte)}</td>
+            <td className="num">{formatRate(m.tokensPerSecond)}</td>
+            <td className="num">{formatDuration(m.wallSeconds)}</td>
+            <td className="num">{formatCount(m.parameters)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+});
