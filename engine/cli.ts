@@ -10,8 +10,9 @@ import { infoCommand } from './cli/info.js';
 import { initCommand } from './cli/init.js';
 import { logitsCommand } from './cli/logits.js';
 import { serveCommand } from './cli/serve.js';
+import { trainCommand } from './cli/train.js';
 
-const commands: readonly Command[] = [analyzeCommand, exportCommand, serveCommand, initCommand, logitsCommand, infoCommand];
+const commands: readonly Command[] = [analyzeCommand, exportCommand, serveCommand, initCommand, trainCommand, logitsCommand, infoCommand];
 
 const usage = `Usage: ttt-workbench <command> [options]
 

@@ -215,6 +215,21 @@ export const methods = {
     }).strict(),
     result: z.object({ runId: z.string() }),
   },
+  /** Trains a model (outer loop) in a run folder; progress arrives as `trainProgress`, the end as `runFinished`. */
+  train: {
+    params: z.object({
+      model: z.string().min(1).optional(),
+      data: z.array(z.string().min(1)).optional(),
+      out: z.string().min(1),
+      resume: z.boolean().optional(),
+      context: z.number().int().positive().optional(),
+      batch: z.number().int().positive().optional(),
+      steps: z.number().int().positive().optional(),
+      lr: z.number().positive().optional(),
+      seed: z.number().int().nonnegative().optional(),
+    }).strict(),
+    result: z.object({ runId: z.string() }),
+  },
   cancel: {
     params: z.object({ runId: z.string() }).strict(),
     result: z.object({ cancelled: z.boolean() }),
@@ -292,6 +307,15 @@ export const notifications = {
     models: z.number().int(),
     tokensDone: z.number().int(),
     tokensTotal: z.number().int(),
+    tokensPerSecond: z.number(),
+    etaSeconds: z.number().nullable(),
+  }),
+  trainProgress: z.object({
+    runId: z.string(),
+    step: z.number().int(),
+    steps: z.number().int(),
+    loss: z.number().nullable(),
+    valLoss: z.number().nullable(),
     tokensPerSecond: z.number(),
     etaSeconds: z.number().nullable(),
   }),

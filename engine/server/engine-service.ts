@@ -15,8 +15,9 @@ import { listRunDirs, newRunId, readManifest, readSeries, summarize, withLivenes
 import { preview, readBook } from '../io/book.js';
 import { checkpointSize } from '../io/checkpoint.js';
 import { describeModel } from '../io/load-model.js';
-import type { BookInfo, ModelInfo, NotificationName, NotificationParams, RunSummary } from '../protocol.js';
+import type { BookInfo, MethodParams, ModelInfo, NotificationName, NotificationParams, RunSummary } from '../protocol.js';
 import { JobQueue } from '../runtime/job-queue.js';
+import { trainModel } from '../train/train.js';
 import type { HandlerContext, Handlers } from './rpc-server.js';
 
 export interface EngineServiceOptions {
@@ -162,6 +163,16 @@ export class EngineService {
       return { runId };
     },
 
+    train: async (params) => {
+      const runId = `train-${newRunId()}`;
+      this.queue.enqueue({
+        id: runId,
+        run: (signal) => this.runTraining(runId, params, signal),
+        onCancelledWhileQueued: () => this.broadcast('runFinished', { runId, status: 'cancelled' }),
+      });
+      return { runId };
+    },
+
     cancel: async ({ runId }) => ({ cancelled: this.queue.cancel(runId) }),
 
     listRuns: async () => {
@@ -193,6 +204,30 @@ export class EngineService {
       if (this.queued.has(runId)) throw workbenchError('E_RUN', runId, 'is queued and has no results yet');
       if (error instanceof WorkbenchError && error.code === 'E_FILE_NOT_FOUND') throw workbenchError('E_RUN', runId, 'no such run');
       throw error;
+    }
+  }
+
+  private async runTraining(runId: string, params: MethodParams<'train'>, signal: AbortSignal): Promise<void> {
+    let lastSent = 0;
+    let valLoss: number | null = null;
+    try {
+      const result = await trainModel({ ...params, out: resolve(params.out), model: params.model && resolve(params.model), data: params.data?.map((d) => resolve(d)) }, {
+        signal,
+        onProgress: (event) => {
+          if (event.type === 'validation') valLoss = event.valLoss;
+          if (event.type !== 'step') return;
+          const now = performance.now();
+          if (event.step !== event.steps && now - lastSent < progressIntervalMs) return;
+          lastSent = now;
+          this.broadcast('trainProgress', {
+            runId, step: event.step, steps: event.steps, loss: event.loss, valLoss, tokensPerSecond: event.tokensPerSecond, etaSeconds: event.etaSeconds,
+          });
+        },
+      });
+      this.broadcast('runFinished', { runId, status: result.status });
+    } catch (error) {
+      const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`;
+      this.broadcast('runFailed', { runId, message });
     }
   }
 

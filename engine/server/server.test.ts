@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -105,6 +105,23 @@ describe('engine JSON-RPC', () => {
     // at most ~20 notifications a second: 2048 tokens in chunks of 512 is far below that anyway
     expect(events.filter((e) => e.method === 'progress').length).toBeLessThan(40);
     await expect(client.call('getRun', { runId: 'no-such-run' })).rejects.toThrow(EngineError);
+    close();
+  });
+
+  it('trains a model with progress notifications, and cancels a queued training run', async () => {
+    const { client, events, close } = connect();
+    const out = join(work.dir, 'trained');
+    const first = await client.call('train', { model, data: [book], out, context: 32, batch: 2, steps: 3 });
+    const second = await client.call('train', { model, data: [book], out: join(work.dir, 'never'), context: 32, batch: 2, steps: 3 });
+    expect((await client.call('cancel', { runId: second.runId })).cancelled).toBe(true);
+    await until(() => events.some((e) => e.method === 'runFinished' && (e.params as { runId: string }).runId === first.runId));
+    const finished = events.filter((e) => e.method === 'runFinished').map((e) => e.params);
+    expect(finished).toContainEqual({ runId: second.runId, status: 'cancelled' });
+    expect(finished).toContainEqual({ runId: first.runId, status: 'finished' });
+    const progress = events.filter((e) => e.method === 'trainProgress').map((e) => e.params as { step: number; steps: number; loss: number });
+    expect(progress.at(-1)).toMatchObject({ step: 3, steps: 3 });
+    expect(Number.isFinite(progress.at(-1)!.loss)).toBe(true);
+    expect(readFileSync(join(out, 'config.json'), 'utf8')).toContain('"model_type"');
     close();
   });
 
