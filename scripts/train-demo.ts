@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { analyzeBook } from '../engine/analysis/analyze.js';
 import { selectBackend } from '../engine/core/backend.js';
 import { writeSafetensors } from '../engine/core/safetensors.js';
 import { type Architecture, architectures, initWeights, presetConfig } from '../engine/models/init.js';
@@ -93,16 +94,9 @@ async function splitCorpus(oldTestament: string): Promise<void> {
 
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
-async function runCli(args: string[]): Promise<void> {
-  await new Promise<void>((done, fail) => {
-    const child = spawn(process.execPath, [join(root, 'bin/ttt-workbench.js'), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('exit', (code) => (code === 0 ? done() : fail(new Error(`ttt-workbench ${args[0]} exited with ${code}`))));
-  });
-}
-
 /** Trains one model (resuming its run when there is one), exports it to assets/models/<arch>, measures it. */
 async function demo(arch: Architecture, oldTestament: string): Promise<void> {
-  await selectBackend('wasm');
+  const backend = await selectBackend('wasm');
   const { config, context, batch } = demos[arch];
   const initDir = join(work, 'init', arch);
   const runDir = join(work, 'runs', arch);
@@ -140,11 +134,10 @@ async function demo(arch: Architecture, oldTestament: string): Promise<void> {
     const window = evalWindow[arch];
     const limit = Number(values['eval-tokens']);
     await rm(evalDir, { recursive: true, force: true });
-    await runCli([
-      'analyze', sampleBook, '--model', out, '--out', evalDir, '--no-inner-loop', '--backend', 'wasm',
-      ...(window ? ['--window', String(window)] : []), ...(limit > 0 ? ['--max-tokens', String(limit)] : []),
-    ]);
-    const manifest = JSON.parse(await readFile(join(evalDir, 'manifest.json'), 'utf8')) as { models: { bitsPerByte: number | null; tokensDone: number }[] };
+    // what `ttt-workbench analyze <book> --model <out> --out <evalDir> --no-inner-loop [--window W] [--max-tokens N]` does
+    const { manifest } = await analyzeBook({
+      book: sampleBook, models: [out], runDir: evalDir, backend, innerLoop: false, window, maxTokens: limit > 0 ? limit : undefined,
+    });
     const evaluated = manifest.models[0].tokensDone;
     const text = await readFile(sampleBook);
     summary.new_testament_bits_per_byte = manifest.models[0].bitsPerByte;

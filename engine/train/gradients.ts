@@ -7,7 +7,7 @@
  *
  * Three are replaced: tfjs-core's gradient of `gather` needs the UnsortedSegmentSum kernel and that of
  * `depthwiseConv2d` the DepthwiseConv2dNativeBackprop* kernels, none of which tfjs-backend-wasm has. The models use
- * both only in simple forms (an embedding lookup; a causal stride-1 depthwise conv over one row), whose gradients
+ * both only in simple forms (row lookups along axis 0; a causal stride-1 depthwise conv over one row), whose gradients
  * are a matMul and a few slices, which every backend runs; other forms go to tfjs-core's gradient. And the
  * gradient of `matMul` is written with explicit transposes where that pays: on wasm a matMul with a transposed
  * operand is 8–20× slower than a plain one (measured: [512,256]·[768,256]ᵀ 86 ms, [512,256]·[256,768] 11 ms,

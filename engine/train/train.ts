@@ -8,7 +8,7 @@
  * with linear warm-up and cosine decay. The run folder is a checkpoint (checkpoint.ts) and a model folder; a
  * resumed run continues the same loss curve, because the sampler is counter-based and everything else is saved.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ArrowAppender, readArrowTable } from '../analysis/arrow-writer.js';
@@ -154,37 +154,37 @@ interface LogRow {
   readonly gradNorm: number;
 }
 
-/** train_log.arrow: rows buffered and appended in batches; on resume, the rows up to the checkpoint are kept. */
+/**
+ * train_log.arrow. Rows are kept in memory and the file is rewritten whole (temporary name, then rename) at every
+ * checkpoint, so it is always a complete Arrow file that agrees with the checkpoint: a killed run leaves no
+ * half-written log, and a resume keeps exactly the rows up to its step.
+ */
 class TrainLog {
-  private pending: LogRow[] = [];
-  private constructor(private readonly appender: ArrowAppender) {}
+  private constructor(private readonly path: string, private readonly rows: LogRow[]) {}
 
   static async open(path: string, keepUpTo: number | null): Promise<TrainLog> {
-    const kept: LogRow[] = [];
-    if (keepUpTo !== null) {
-      const table = await readArrowTable(path).catch(() => null);
-      const col = (name: string) => table?.getChild(name)?.toArray() as ArrayLike<number> | undefined;
+    const rows: LogRow[] = [];
+    // a deleted log restarts empty; a damaged one is an error rather than silently lost history
+    if (keepUpTo !== null && keepUpTo > 0 && (await stat(path).then(() => true, () => false))) {
+      const table = await readArrowTable(path);
+      const col = (name: string) => table.getChild(name)?.toArray() as ArrayLike<number> | undefined;
       const step = col('step'), loss = col('loss'), val = col('val_loss'), lr = col('lr'), tps = col('tokens_per_s'), norm = col('grad_norm');
-      for (let i = 0; step && loss && val && lr && tps && norm && i < step.length; i++) {
-        if (step[i] <= keepUpTo) kept.push({ step: step[i], loss: loss[i], valLoss: val[i], lr: lr[i], tokensPerSecond: tps[i], gradNorm: norm[i] });
+      if (!step || !loss || !val || !lr || !tps || !norm) throw workbenchError('E_INPUT', path, 'is not a training log (columns are missing)');
+      for (let i = 0; i < step.length; i++) {
+        if (step[i] <= keepUpTo) rows.push({ step: step[i], loss: loss[i], valLoss: val[i], lr: lr[i], tokensPerSecond: tps[i], gradNorm: norm[i] });
       }
     }
-    const log = new TrainLog(new ArrowAppender(path));
-    log.pending = kept;
-    log.flush();
-    return log;
+    return new TrainLog(path, rows);
   }
 
   add(row: LogRow): void {
-    this.pending.push(row);
-    if (this.pending.length >= 10) this.flush();
+    this.rows.push(row);
   }
 
-  flush(): void {
-    const rows = this.pending;
-    if (!rows.length) return;
-    this.pending = [];
-    this.appender.append({
+  async write(): Promise<void> {
+    const rows = this.rows;
+    const appender = new ArrowAppender(`${this.path}.tmp`);
+    appender.append({
       step: Int32Array.from(rows, (r) => r.step),
       loss: Float64Array.from(rows, (r) => r.loss),
       val_loss: Float64Array.from(rows, (r) => r.valLoss),
@@ -192,11 +192,8 @@ class TrainLog {
       tokens_per_s: Float64Array.from(rows, (r) => r.tokensPerSecond),
       grad_norm: Float64Array.from(rows, (r) => r.gradNorm),
     });
-  }
-
-  async close(): Promise<void> {
-    this.flush();
-    await this.appender.close();
+    await appender.close();
+    await rename(`${this.path}.tmp`, this.path);
   }
 }
 
@@ -244,7 +241,6 @@ export async function trainModel(options: TrainOptions, hooks: TrainHooks = {}):
   if (!dataPaths || dataPaths.length === 0) throw workbenchError('E_USAGE', 'train: --data is required (see ttt-workbench train --help)');
   const model = new TrainableModel(config, start ? start.weights : source!.tensors, join(modelDir, runFiles.model));
   const optimizer = new AdamW(model.variables, { beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps, weightDecay: settings.weightDecay });
-  let log: TrainLog | null = null;
   try {
     const { sources, identity } = await readData(dataPaths, modelDir, model.vocabSize);
     if (start) {
@@ -261,8 +257,8 @@ export async function trainModel(options: TrainOptions, hooks: TrainHooks = {}):
     if (settings.valFraction > 0 && valWindows.length === 0) {
       throw workbenchError('E_INPUT', dataPaths.join(', '), `the validation split (--val-fraction ${settings.valFraction}) is shorter than one window of ${windowTokens} tokens`);
     }
-    await mkdir(out, { recursive: true }); // before the log's write stream opens a file in it
-    log = await TrainLog.open(join(out, runFiles.log), start ? start.state.step : null);
+    await mkdir(out, { recursive: true }); // the log is written into it before the first checkpoint
+    const log = await TrainLog.open(join(out, runFiles.log), start ? start.state.step : null);
 
     const backend = tf.getBackend();
     const firstStep = start ? start.state.step : 0;
@@ -277,7 +273,7 @@ export async function trainModel(options: TrainOptions, hooks: TrainHooks = {}):
     const elapsed = () => (start?.state.elapsedSeconds ?? 0) + (performance.now() - sessionStart) / 1000;
 
     const save = async () => {
-      log!.flush();
+      await log.write();
       const state: TrainerState = {
         format: 'ttt-workbench-train/1', step, tokensSeen, elapsedSeconds: elapsed(), backend, parameters: model.parameterCount,
         settings, data: identity, lastLoss, lastValLoss,
@@ -342,7 +338,6 @@ export async function trainModel(options: TrainOptions, hooks: TrainHooks = {}):
       parameters: model.parameterCount,
     };
   } finally {
-    await log?.close();
     optimizer.dispose();
     model.dispose();
   }
