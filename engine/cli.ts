@@ -2,7 +2,9 @@
  * The engine's command-line front door: `ttt-workbench <command> [options]`. Every failure is one line on stderr
  * naming the file and the problem, with a non-zero exit code.
  */
+import { useWebGPUProbe } from './core/backend.js';
 import { WorkbenchError } from './core/errors.js';
+import { probeWebGPUQuietly } from './runtime/webgpu-quiet-probe.js';
 import type { Command, CommandIO } from './cli/args.js';
 import { analyzeCommand } from './cli/analyze.js';
 import { exportCommand } from './cli/export.js';
@@ -23,6 +25,9 @@ Commands:
 ${commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n')}
 
 Run 'ttt-workbench <command> --help' for a command's options.`;
+
+// Automatic backend choice asks for a GPU in a child process, so Dawn's start-up warnings stay off our output.
+useWebGPUProbe(probeWebGPUQuietly);
 
 const processIO: CommandIO = {
   stdout: (text) => process.stdout.write(`${text}\n`),

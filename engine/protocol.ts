@@ -14,13 +14,43 @@ import { z } from 'zod';
 export const BackendName = z.enum(['tensorflow', 'webgpu', 'wasm', 'cpu']);
 export type BackendName = z.infer<typeof BackendName>;
 
+/** The GPU adapter behind the `webgpu` backend; `software` marks a CPU implementation (lavapipe, SwiftShader). */
+export const AdapterInfo = z.object({
+  vendor: z.string(),
+  architecture: z.string(),
+  description: z.string(),
+  software: z.boolean(),
+});
+export type AdapterInfo = z.infer<typeof AdapterInfo>;
+
 export const BackendInfo = z.object({
   name: BackendName,
   threads: z.number().int(),
   tfjsVersion: z.string(),
   detail: z.string(),
+  adapter: AdapterInfo.optional(),
 });
 export type BackendInfo = z.infer<typeof BackendInfo>;
+
+/** Whether a backend can start on the engine's machine (`listBackends`), without the engine starting it. */
+export const BackendAvailability = z.object({
+  name: BackendName,
+  available: z.boolean(),
+  /** Why it cannot start, in one line; null when it can. */
+  reason: z.string().nullable(),
+  /** The adapter `webgpu` would use. A software one is never chosen automatically, only when picked by name. */
+  adapter: AdapterInfo.optional(),
+  /** Pipeline stages a model runs as on it when none are asked for: one per core on CPU backends, one on a GPU. */
+  defaultStages: z.number().int().positive(),
+});
+export type BackendAvailability = z.infer<typeof BackendAvailability>;
+
+/** Layers [start, end) of one pipeline stage: one worker thread holding those layers. */
+export const LayerRange = z.object({ start: z.number().int(), end: z.number().int() });
+export type LayerRange = z.infer<typeof LayerRange>;
+
+/** Most pipeline stages a run may ask for: each is a worker thread with its own TensorFlow.js. */
+export const maxStages = 64;
 
 export const ModelFamily = z.enum(['ttt', 'llama', 'mamba']);
 export type ModelFamily = z.infer<typeof ModelFamily>;
@@ -85,6 +115,8 @@ export const RunModel = z.object({
   miniBatchSize: z.number().int().nullable(),
   layers: z.number().int(),
   window: z.number().int().nullable(),
+  /** The layer ranges [start, end) of the pipeline stages that ran the model, one worker thread each. */
+  stages: z.array(LayerRange).optional(),
   error: z.string().nullable(),
 });
 export type RunModel = z.infer<typeof RunModel>;
@@ -116,7 +148,12 @@ export const RunSummary = z.object({
   createdAt: z.string(),
   book: z.string(),
   tokens: z.number().int(),
-  models: z.array(z.object({ name: z.string(), family: ModelFamily, status: RunStatus, tokensDone: z.number().int(), bitsPerByte: z.number().nullable() })),
+  /** Where the run's models ran (absent in runs listed before this was recorded). */
+  backend: BackendInfo.optional(),
+  models: z.array(z.object({
+    name: z.string(), family: ModelFamily, status: RunStatus, tokensDone: z.number().int(), bitsPerByte: z.number().nullable(),
+    stages: z.array(LayerRange).optional(),
+  })),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
@@ -189,6 +226,11 @@ export const methods = {
     params: z.object({}).strict(),
     result: z.object({ engine: z.string(), backend: BackendInfo, modelsDir: z.string(), runsDir: z.string(), booksDir: z.string() }),
   },
+  /** Every backend in the engine's order of preference, and the one runs use when none is picked (the engine's own). */
+  listBackends: {
+    params: z.object({}).strict(),
+    result: z.object({ default: BackendName, backends: z.array(BackendAvailability) }),
+  },
   listModels: {
     params: z.object({}).strict(),
     result: z.object({ models: z.array(ModelInfo) }),
@@ -212,6 +254,10 @@ export const methods = {
       maxTokens: z.number().int().positive().optional(),
       window: z.number().int().positive().optional(),
       innerLoop: z.boolean().optional(),
+      /** The backend the run's workers start (default: the engine's own); one that cannot start fails the request. */
+      backend: BackendName.optional(),
+      /** Pipeline stages per model (default: `defaultStages` of the backend); the numbers do not depend on it. */
+      stages: z.number().int().positive().max(maxStages).optional(),
     }).strict(),
     result: z.object({ runId: z.string() }),
   },

@@ -1,26 +1,49 @@
 /**
- * One benchmark measurement in a fresh process (so peak RSS is this run's alone): analyse N tokens of a book
- * with one model and print one JSON line. Used by bench.ts; not meant to be run by hand.
+ * One benchmark measurement in a fresh process (so peak RSS is this run's alone, its stage workers included: they
+ * are threads of this process): analyse N tokens of a book with one model and print one JSON line. Used by
+ * bench.ts; not meant to be run by hand.
+ *
+ *   node --import tsx scripts/bench-run.ts BOOK MODEL TOKENS BACKEND INNER_LOOP STAGES CHUNK
+ *
+ * STAGES and CHUNK may be empty for the engine's defaults. `tokensPerSecond` is the steady rate, after a warm-up of
+ * the first 2,048 tokens (as the reference warms up on 256 before it is timed), read from the run's own
+ * throughput series; `overallTokensPerSecond` is the whole run's.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+
+/** Tokens analysed before the rate is taken: compiling the JavaScript hot paths and growing the wasm heaps. */
+const warmupTokens = 2048;
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
 import { analyzeBook } from '../engine/analysis/analyze.js';
 import { selectBackend } from '../engine/core/backend.js';
 
-const [book, model, tokens, backendName, innerLoop] = process.argv.slice(2);
+const [book, model, tokens, backendName, innerLoop, stages, chunk] = process.argv.slice(2);
 const backend = await selectBackend(backendName);
 const runDir = mkdtempSync(join(tmpdir(), 'ttt-bench-'));
 const started = performance.now();
 try {
-  const { manifest } = await analyzeBook({ book, models: [model], runDir, backend, maxTokens: Number(tokens), innerLoop: innerLoop !== 'false' });
+  const { manifest } = await analyzeBook({
+    book, models: [model], runDir, backend, maxTokens: Number(tokens), innerLoop: innerLoop !== 'false',
+    stages: stages ? Number(stages) : undefined, chunkTokens: chunk ? Number(chunk) : undefined,
+  });
   const m = manifest.models[0];
   if (m.status !== 'finished') throw new Error(m.error ?? m.status);
+  const series = tableFromIPC(readFileSync(join(runDir, m.files.throughput)));
+  const position = series.getChild('position')!.toArray() as Int32Array, elapsed = series.getChild('elapsed_s')!.toArray() as Float64Array;
+  const from = Math.max(0, position.findIndex((p) => p >= warmupTokens)), to = position.length - 1;
+  const steady = to > from ? (position[to] - position[from]) / (elapsed[to] - elapsed[from]) : m.tokensPerSecond ?? 0;
   process.stdout.write(`${JSON.stringify({
     model: m.architecture, tokens: m.tokensDone, seconds: +((performance.now() - started) / 1000).toFixed(2),
-    tokensPerSecond: Math.round(m.tokensPerSecond ?? 0), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-    bitsPerByte: m.bitsPerByte, backend: backend.name, threads: backend.threads, innerLoop: innerLoop !== 'false',
+    tokensPerSecond: Math.round(steady), overallTokensPerSecond: Math.round(m.tokensPerSecond ?? 0), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    bitsPerByte: m.bitsPerByte, backend: manifest.backend, stages: m.stages ?? [], chunkTokens: manifest.settings.chunkTokens,
+    innerLoop: innerLoop !== 'false',
   })}\n`);
+} catch (error) {
+  // one line: an error from inside TF.js's wasm would otherwise print the whole wasm glue source
+  process.stderr.write(`bench: ${(error as Error).message.split('\n')[0]}\n`);
+  process.exitCode = 1;
 } finally {
   rmSync(runDir, { recursive: true, force: true });
 }

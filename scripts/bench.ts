@@ -1,80 +1,182 @@
 /**
- * `npm run bench`: tokens/s and peak memory of `analyze` for each architecture at a preset, on one backend.
+ * `npm run bench`: tokens/s and peak memory of `analyze` at a preset size, on one backend, with each model split
+ * into pipeline stages (one worker thread each) as the engine does by default, and the PyTorch reference measured
+ * in the same sitting when asked for. Run `npm run bench -- --help` for the options.
  *
- *   npm run bench                         every architecture, `bench` preset, 65,536 tokens of the KJV, wasm
- *   npm run bench -- --long               TTT-Linear over the whole KJV (4.15M tokens)
- *   npm run bench -- --memory             peak RSS at 65,536 vs 1,048,576 tokens (must stay within 1.3×)
- *   npm run bench -- --arch ttt-linear --preset bench --tokens 16384 --backend wasm --no-inner-loop
- *
- * Each measurement runs in its own process. Compare with the PyTorch reference measured as
- * ../shared/bench/README.md says, on the same machine in the same sitting.
+ * Each measurement runs in its own process (scripts/bench-run.ts), so peak RSS is that run's alone, its workers
+ * included. Speed claims are ratios against the reference measured on the same machine in the same sitting
+ * (../shared/bench/README.md).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeSafetensors } from '../engine/core/safetensors.js';
-import { architectures, initWeights, presetConfig } from '../engine/models/init.js';
+import { type Architecture, architectures, initWeights, presetConfig, presets } from '../engine/models/init.js';
+import { defaultStageCount } from '../engine/runtime/stage-plan.js';
+
+const help = `Usage: npm run bench -- [options]
+
+Analyses a stretch of the KJV with randomly initialised models at a preset size and prints tokens/s, peak RSS
+(the whole process, stage workers included), the backend and its adapter, and the pipeline stages.
+
+  npm run bench                                      every architecture, bench preset, 65,536 tokens, wasm
+  npm run bench -- --arch ttt-linear --reference /tmp/ttt.py
+                                                     TTT-Linear, and the PyTorch reference in the same sitting
+  npm run bench -- --preset 125m --arch ttt-linear --stages 2 --reference /tmp/ttt.py
+  npm run bench -- --memory                          peak RSS at 65,536 vs 1,048,576 tokens (within 1.3×)
+  npm run bench -- --long                            TTT-Linear over the whole KJV (4.15M tokens)
+
+Options:
+  --backend B        tensorflow | webgpu | wasm | cpu (default wasm)
+  --preset P         ${Object.keys(presets).join(' | ')} (default bench; 125m: the paper's 125M sizes, Llama vocabulary)
+  --arch A           ${architectures.join(' | ')} (repeatable; default: all)
+  --stages N         pipeline stages per model, one worker thread each (default: one per core on wasm and
+                     cpu, 1 on GPU backends)
+  --tokens N         tokens to analyse (default 65,536; 8,192 for 125m)
+  --chunk N          tokens per chunk (default 2,048 for byte-level TTT models, the reference's sequence length:
+                     the same work as its prefill; otherwise analyze's 512: [2048, 32000] logits are 250 MB)
+  --no-inner-loop    only the figure without TTT inner-loop statistics (by default TTT models are measured both
+                     without them, the work the reference does, and with them, as analyze runs by default)
+  --reference FILE   the reference's ttt.py (../shared/bench/README.md): when /usr/bin/python3 has torch, run
+                     ../shared/bench/reference_ttt.py for each TTT architecture (2,048 tokens, prefill, the same
+                     preset) and print its tokens/s and our ratio to it
+  --reference-runs N reference runs per architecture, the best one counts (default 2)
+  --book FILE        the text (default ../shared/corpus/kjv.txt)
+  -h, --help         show this help`;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     long: { type: 'boolean' }, memory: { type: 'boolean' }, arch: { type: 'string', multiple: true }, preset: { type: 'string' },
-    tokens: { type: 'string' }, backend: { type: 'string' }, book: { type: 'string' }, 'no-inner-loop': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    tokens: { type: 'string' }, backend: { type: 'string' }, book: { type: 'string' }, 'no-inner-loop': { type: 'boolean' },
+    stages: { type: 'string' }, chunk: { type: 'string' }, reference: { type: 'string' }, 'reference-runs': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write(`${readHelp()}\n`);
+  process.stdout.write(`${help}\n`);
   process.exit(0);
 }
-function readHelp(): string {
-  return 'Usage: npm run bench -- [--long | --memory] [--arch A ...] [--preset P] [--tokens N] [--backend B] [--book FILE] [--no-inner-loop]';
-}
 
+const fail = (message: string): never => {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+};
 const book = values.book ?? join(root, '..', 'shared', 'corpus', 'kjv.txt');
-if (!existsSync(book)) throw new Error(`bench: ${book} not found (give --book FILE)`);
+if (!existsSync(book)) fail(`${book} not found (give --book FILE)`);
 const backend = values.backend ?? 'wasm';
+const preset = values.preset ?? 'bench';
+if (!presets[preset]) fail(`unknown preset "${preset}" (presets: ${Object.keys(presets).join(', ')})`);
+const archs = (values.arch ?? [...architectures]) as Architecture[];
+for (const arch of archs) if (!architectures.includes(arch)) fail(`unknown architecture "${arch}" (${architectures.join(', ')})`);
+const positive = (flag: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 ? n : fail(`${flag} must be a whole number ≥ 1, got "${value}"`);
+};
+const stages = positive('--stages', values.stages);
+const chunk = positive('--chunk', values.chunk);
+const referenceRuns = positive('--reference-runs', values['reference-runs']) ?? 2;
 const work = mkdtempSync(join(tmpdir(), 'ttt-bench-models-'));
 
-function modelDir(arch: (typeof architectures)[number], preset: string): string {
-  const dir = join(work, `${arch}-${preset}`);
+function modelDir(arch: Architecture, size: string): string {
+  const dir = join(work, `${arch}-${size}`);
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true });
-    const config = presetConfig(arch, preset);
+    const config = presetConfig(arch, size);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
     writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(initWeights(config, 0)));
   }
   return dir;
 }
 
-interface Measurement { model: string; tokens: number; seconds: number; tokensPerSecond: number; peakRssMiB: number; backend: string; threads: number; innerLoop: boolean }
-
-function measure(dir: string, tokens: number, innerLoop = !values['no-inner-loop']): Measurement {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'bench-run.ts'), book, dir, String(tokens), backend, String(innerLoop)], {
-    cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20,
-  });
-  return JSON.parse(out.trim().split('\n').pop()!) as Measurement;
+interface Measurement {
+  model: string; tokens: number; seconds: number; tokensPerSecond: number; overallTokensPerSecond: number; peakRssMiB: number;
+  backend: { name: string; adapter?: { vendor: string; architecture: string; description: string } };
+  stages: { start: number; end: number }[]; chunkTokens: number; innerLoop: boolean;
 }
 
-const line = (m: Measurement) =>
-  `${m.model.padEnd(36)} ${String(m.tokens).padStart(9)} tokens ${String(m.tokensPerSecond).padStart(7)} tokens/s  peak RSS ${String(m.peakRssMiB).padStart(5)} MiB  (${m.backend}, ${m.threads} thread, inner loop ${m.innerLoop ? 'on' : 'off'})`;
+/** One measurement in its own process; null when it failed (bench-run printed why, in one line). */
+function measure(dir: string, tokens: number, innerLoop: boolean, chunkTokens = chunk): Measurement | null {
+  const args = [join(root, 'scripts', 'bench-run.ts'), book, dir, String(tokens), backend, String(innerLoop), String(stages ?? ''), String(chunkTokens ?? '')];
+  try {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+    return JSON.parse(out.trim().split('\n').pop()!) as Measurement;
+  } catch {
+    process.exitCode = 1;
+    return null;
+  }
+}
+
+const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
+const stageList = (m: Measurement) => `${m.stages.length} stage${m.stages.length === 1 ? '' : 's'} [${m.stages.map((s) => (s.end - s.start === 1 ? `${s.start}` : `${s.start}–${s.end - 1}`)).join(' | ')}]`;
+const adapterOf = (m: Measurement) => (m.backend.adapter ? `, adapter ${[m.backend.adapter.vendor, m.backend.adapter.architecture, m.backend.adapter.description].filter(Boolean).join(' ')}` : '');
+const line = (m: Measurement, what: string) =>
+  `  ${thousands(m.tokensPerSecond).padStart(7)} tokens/s (${thousands(m.overallTokensPerSecond)} with warm-up)  peak RSS ${thousands(m.peakRssMiB).padStart(5)} MiB  ${thousands(m.tokens)} tokens, chunks of ${m.chunkTokens}, ${stageList(m)}  (${what})`;
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** The reference's tokens/s for `arch` at the preset (best of `referenceRuns`), or why it was not measured. */
+function reference(arch: Architecture): { tokensPerSecond: number; detail: string } | string {
+  if (!values.reference) return 'not measured (give --reference /path/to/ttt.py)';
+  if (arch !== 'ttt-linear' && arch !== 'ttt-mlp') return 'the reference is TTT only';
+  if (preset !== 'bench' && preset !== '125m') return `the reference has no "${preset}" preset (bench, 125m)`;
+  if (!existsSync(values.reference)) return `${values.reference} not found`;
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+  } catch {
+    return '/usr/bin/python3 has no torch (../shared/bench/README.md)';
+  }
+  const script = join(root, '..', 'shared', 'bench', 'reference_ttt.py');
+  let best: { tokens_per_s: number; torch: string; blas: string; threads: number } | null = null;
+  for (let i = 0; i < referenceRuns; i++) {
+    const out = execFileSync('/usr/bin/python3', [script, values.reference, arch === 'ttt-linear' ? 'linear' : 'mlp', '2048', book, preset], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const result = JSON.parse(out.trim().split('\n').pop()!) as { tokens_per_s: number; torch: string; blas: string; threads: number };
+    if (!best || result.tokens_per_s > best.tokens_per_s) best = result;
+  }
+  return { tokensPerSecond: best!.tokens_per_s, detail: `torch ${best!.torch}, ${best!.blas.split('/').slice(-2).join('/')}, ${best!.threads} threads, 2,048 tokens, best of ${referenceRuns}` };
+}
 
 try {
   if (values.memory) {
     const dir = modelDir('ttt-linear', values.preset ?? 'tiny');
-    const short = measure(dir, 65_536);
-    const long = measure(dir, 1_048_576);
-    process.stdout.write(`${line(short)}\n${line(long)}\n`);
+    const short = measure(dir, 65_536, !values['no-inner-loop']);
+    const long = measure(dir, 1_048_576, !values['no-inner-loop']);
+    if (!short || !long) throw new Error('a measurement failed');
+    process.stdout.write(`${line(short, 'short')}\n${line(long, 'long')}\n`);
     const ratio = long.peakRssMiB / short.peakRssMiB;
     process.stdout.write(`peak RSS ratio 1M / 64k tokens: ${ratio.toFixed(2)} (limit 1.30)\n`);
     if (ratio > 1.3) process.exitCode = 1;
   } else if (values.long) {
-    process.stdout.write(`${line(measure(modelDir('ttt-linear', values.preset ?? 'bench'), Number(values.tokens ?? 5_000_000)))}\n`);
+    const whole = measure(modelDir('ttt-linear', preset), positive('--tokens', values.tokens) ?? 5_000_000, !values['no-inner-loop']);
+    if (whole) process.stdout.write(`${whole.model}\n${line(whole, 'the whole KJV')}\n`);
   } else {
-    const archs = (values.arch ?? [...architectures]) as (typeof architectures)[number][];
-    for (const arch of archs) process.stdout.write(`${line(measure(modelDir(arch, values.preset ?? 'bench'), Number(values.tokens ?? 65_536)))}\n`);
+    const tokens = positive('--tokens', values.tokens) ?? (preset === '125m' ? 8192 : 65_536);
+    const defaultStages = defaultStageCount(backend);
+    process.stdout.write(`preset ${preset}, backend ${backend}, ${stages ?? `${defaultStages} (default)`} stage(s) per model, ${availableParallelism()} cores, load average ${load()}\n`);
+    for (const arch of archs) {
+      const dir = modelDir(arch, preset);
+      const ttt = arch === 'ttt-linear' || arch === 'ttt-mlp';
+      // TTT models are compared with the reference's 2,048-token prefill: the same work in chunks of that length
+      const chunkTokens = chunk ?? (ttt && (presetConfig(arch, preset).vocab_size as number) <= 4096 ? 2048 : undefined);
+      const plain = measure(dir, tokens, false, chunkTokens);
+      if (!plain) continue;
+      process.stdout.write(`${plain.model} (${plain.backend.name}${adapterOf(plain)})\n${line(plain, ttt ? 'no inner-loop statistics: the reference\'s work' : 'per-token loss')}\n`);
+      const traced = ttt && !values['no-inner-loop'] ? measure(dir, tokens, true, chunkTokens) : null;
+      if (traced) process.stdout.write(`${line(traced, 'with inner-loop statistics and weight metrics')}\n`);
+      if (!ttt) continue;
+      const ref = reference(arch);
+      if (typeof ref === 'string') {
+        process.stdout.write(`  reference: ${ref}\n`);
+      } else {
+        process.stdout.write(`  ${thousands(ref.tokensPerSecond).padStart(7)} tokens/s  PyTorch reference (${ref.detail})  → ours ${(plain.tokensPerSecond / ref.tokensPerSecond).toFixed(2)}× the reference\n`);
+      }
+    }
+    process.stdout.write(`load average at the end ${load()}\n`);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

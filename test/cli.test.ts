@@ -135,6 +135,7 @@ describe('the ttt-workbench binary', () => {
     const bin = join(repoRoot, 'bin/ttt-workbench.js');
     const help = await promisify(execFile)(process.execPath, [bin, 'logits', '--help']);
     expect(help.stdout).toMatch(/Usage: ttt-workbench logits --model DIR --input FILE\.json --out OUT\.json/);
+    // the automatic choice of backend probes WebGPU in a child process: Dawn's warnings must not reach stderr
     const failed = await promisify(execFile)(process.execPath, [bin, 'info', '--model', join(work, 'missing')]).catch((e: { code: number; stderr: string }) => e);
     expect((failed as { code: number }).code).toBe(1);
     expect((failed as { stderr: string }).stderr.trim()).toMatch(/^ttt-workbench info: .*missing\/config\.json: no such file$/);

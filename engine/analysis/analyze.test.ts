@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackendInfo, selectBackend } from '../core/backend.js';
 import { readSafetensors } from '../core/safetensors.js';
+import { StagePipeline } from '../runtime/pipeline.js';
 import { computeLogits } from '../cli/logits.js';
 import { loadModel } from '../io/load-model.js';
 import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-models.js';
@@ -13,13 +14,15 @@ import { readSeries } from './run-store.js';
 
 const work = tempDir();
 let backend: BackendInfo;
-let ttt: string, mlp: string;
+let ttt: string, mlp: string, mamba: string, llama: string;
 const book = join(work.dir, 'genesis.txt');
 
 beforeAll(async () => {
   backend = await selectBackend('wasm');
   ttt = writeTinyModel(work.dir, 'ttt-linear');
   mlp = writeTinyModel(work.dir, 'ttt-mlp');
+  mamba = writeTinyModel(work.dir, 'mamba');
+  llama = writeTinyModel(work.dir, 'transformer');
   writeFileSync(book, sampleText.repeat(2));
 });
 afterAll(() => work.cleanup());
@@ -98,6 +101,50 @@ describe('analyzeBook', () => {
     expect(tokens.numRows).toBe(64);
     const onDisk = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as { status: string };
     expect(onDisk.status).toBe('cancelled');
+  });
+
+  it('writes the same columns from two pipeline stages as from one', async () => {
+    const run = (stages: number) => analyzeBook({
+      book, models: [ttt, mlp, mamba, llama], runDir: join(work.dir, `run-stages-${stages}`), backend, stages, chunkTokens: 48, maxTokens: 200, snapshots: 4,
+    });
+    const one = await run(1), two = await run(2);
+    expect(one.manifest.models.map((m) => m.stages)).toEqual(new Array(4).fill([{ start: 0, end: 2 }]));
+    expect(two.manifest.models.map((m) => m.stages)).toEqual(new Array(4).fill([{ start: 0, end: 1 }, { start: 1, end: 2 }]));
+    for (const [i, m] of one.manifest.models.entries()) {
+      const other = two.manifest.models[i];
+      expect(other.status).toBe('finished');
+      expect(other.parameters).toBe(m.parameters);
+      expect(other.bitsPerByte!).toBeCloseTo(m.bitsPerByte!, 6);
+      for (const [series, file] of Object.entries(m.files).filter(([k, f]) => f.endsWith('.arrow') && k !== 'throughput')) {
+        const a = readArrow(join(one.runDir, file)), b = readArrow(join(two.runDir, other.files[series]));
+        expect(b.schema.fields.map((f) => f.name), `${m.name} ${series}`).toEqual(a.schema.fields.map((f) => f.name));
+        expect(b.numRows).toBe(a.numRows);
+        for (const field of a.schema.fields) {
+          const x = a.getChild(field.name)!.toArray() as Float32Array, y = b.getChild(field.name)!.toArray() as Float32Array;
+          const d = x.reduce((worst, v, j) => Math.max(worst, Math.abs(v - y[j])), 0);
+          expect(d, `${m.name} ${series}.${field.name}`).toBeLessThanOrEqual(1e-6);
+        }
+      }
+      if (m.files.snapshots) {
+        const a = readSafetensors(readFileSync(join(one.runDir, m.files.snapshots)), 'one').tensors;
+        const b = readSafetensors(readFileSync(join(two.runDir, other.files.snapshots)), 'two').tensors;
+        expect([...b.keys()]).toEqual([...a.keys()]);
+      }
+    }
+  });
+
+  it('fails the run in one line when a stage worker dies, and ends the other workers', async () => {
+    let pipeline: StagePipeline | null = null;
+    const { manifest } = await analyzeBook({
+      book, models: [ttt, mlp], runDir: join(work.dir, 'run-crash'), backend, stages: 2, chunkTokens: 32,
+      startPipeline: async (options) => (pipeline = await StagePipeline.start(options)),
+      onProgress: (p) => p.tokensDone === 64 && pipeline!.injectFault(1, 'exit'),
+    });
+    expect(manifest.status).toBe('failed');
+    expect(manifest.models[0].status).toBe('failed');
+    expect(manifest.models[0].error).toMatch(/^model stage 2 of 2 \(layers 1–1\): stopped \(its thread exited with code 3\)$/);
+    expect(manifest.models[1].status).toBe('cancelled');
+    expect(readArrow(join(work.dir, 'run-crash', manifest.models[0].files.nll)).numRows).toBeGreaterThanOrEqual(64);
   });
 
   it('leaks no tensors over a run', async () => {

@@ -5,19 +5,18 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo } from '../core/backend.js';
 import { WorkbenchError } from '../core/errors.js';
 import { writeSafetensors, type FloatTensor } from '../core/safetensors.js';
 import { assertTokenizerFitsModel, createTokenizer, encodeDocument, type Tokenizer } from '../core/tokenizers/index.js';
 import { readBook } from '../io/book.js';
-import { loadModel, type LoadedModel } from '../io/load-model.js';
-import { releaseState, type CausalLM, type ModelState } from '../models/model.js';
 import { describeModelDir, tokenizerSpecFor } from '../io/model-dir.js';
+import { type PipelineModel, type PipelineOptions, StagePipeline } from '../runtime/pipeline.js';
+import type { ChunkResult, StageSeries } from '../runtime/stage-messages.js';
 import type { NotificationParams, RunManifest, RunModel } from '../protocol.js';
 import { ArrowAppender } from './arrow-writer.js';
 import { newRunId, writeManifest } from './run-store.js';
-import { logSpacedIndices, nllOfTargets } from './metrics.js';
+import { logSpacedIndices } from './metrics.js';
 
 export interface AnalyzeOptions {
   readonly book: string;
@@ -35,6 +34,13 @@ export interface AnalyzeOptions {
   /** Full W snapshots at about this many log-spaced positions. */
   readonly snapshots?: number;
   readonly backend: BackendInfo;
+  /**
+   * Worker threads each model is split across as a pipeline of stages (runtime/pipeline.ts); default: one per core
+   * on CPU backends, one on GPU backends. The numbers do not depend on it.
+   */
+  readonly stages?: number;
+  /** Starts the run's workers (tests wrap it to make a worker die); default `StagePipeline.start`. */
+  readonly startPipeline?: (options: PipelineOptions) => Promise<StagePipeline>;
   readonly versions?: Record<string, string>;
   readonly signal?: AbortSignal;
   readonly onProgress?: (event: NotificationParams<'progress'>) => void;
@@ -127,35 +133,39 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
   };
 
   let runStatus: RunManifest['status'] = 'finished';
-  for (let i = 0; i < plans.length; i++) {
-    if (options.signal?.aborted) {
-      await update(i, { status: 'cancelled' });
-      runStatus = 'cancelled';
-      continue;
+  // one set of workers for the whole run: the models take turns, each spread over all of them (runtime/pipeline.ts)
+  let pipeline: StagePipeline | null = null;
+  try {
+    for (let i = 0; i < plans.length; i++) {
+      if (options.signal?.aborted) {
+        await update(i, { status: 'cancelled' });
+        runStatus = 'cancelled';
+        continue;
+      }
+      const plan = plans[i];
+      try {
+        pipeline ??= await (options.startPipeline ?? StagePipeline.start)({ backend: options.backend.name, stages: options.stages });
+        // the window is a Transformer setting: recurrent models carry fixed-size state and take none
+        const loaded = await pipeline.load(plan.dir, plan.description.family === 'llama' ? { window: options.window } : {});
+        await update(i, { status: 'running', parameters: loaded.parameterCount, stages: [...loaded.ranges] });
+        const { ids, bytes } = tokensOf(plan.tokenizer);
+        const outcome = await streamModel({
+          pipeline, model: loaded, ids, bytes, runDir, entry: manifest.models[i], index: i, count: plans.length, runId,
+          chunkTokens, innerLoop, snapshots: options.snapshots ?? 32, signal: options.signal, onProgress: options.onProgress,
+          onChunk: (patch) => update(i, patch),
+        });
+        await update(i, outcome);
+        if (outcome.status === 'cancelled') runStatus = 'cancelled';
+      } catch (error) {
+        const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`;
+        await update(i, { status: 'failed', error: message });
+        runStatus = 'failed';
+        manifest = { ...manifest, error: message };
+        break;
+      }
     }
-    const plan = plans[i];
-    let loaded: LoadedModel | null = null;
-    try {
-      // the window is a Transformer setting: recurrent models carry fixed-size state and take none
-      loaded = await loadModel(plan.dir, plan.description.family === 'llama' ? { window: options.window } : {});
-      await update(i, { status: 'running', parameters: loaded.model.parameterCount });
-      const { ids, bytes } = tokensOf(plan.tokenizer);
-      const outcome = await streamModel({
-        model: loaded.model, ids, bytes, runDir, entry: manifest.models[i], index: i, count: plans.length, runId,
-        chunkTokens, innerLoop, snapshots: options.snapshots ?? 32, signal: options.signal, onProgress: options.onProgress,
-        onChunk: (patch) => update(i, patch),
-      });
-      await update(i, outcome);
-      if (outcome.status === 'cancelled') runStatus = 'cancelled';
-    } catch (error) {
-      const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`;
-      await update(i, { status: 'failed', error: message });
-      runStatus = 'failed';
-      manifest = { ...manifest, error: message };
-      break;
-    } finally {
-      loaded?.model.dispose();
-    }
+  } finally {
+    await pipeline?.close();
   }
   manifest = {
     ...manifest,
@@ -168,7 +178,8 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
 }
 
 interface StreamJob {
-  readonly model: CausalLM;
+  readonly pipeline: StagePipeline;
+  readonly model: PipelineModel;
   readonly ids: Int32Array;
   readonly bytes: Uint32Array;
   readonly runDir: string;
@@ -189,14 +200,21 @@ const manifestIntervalMs = 2000;
 /** Result files gather rows into large record batches (fast to read back), written at least every 2 s. */
 const appenderOptions = { batchRows: 65_536, flushMs: 2000 };
 
+/** A chunk sent into the pipeline and not yet written: tokens [start, end), the first `predicted` of them scored. */
+interface InFlight {
+  readonly start: number;
+  readonly end: number;
+  readonly predicted: number;
+  readonly answer: Promise<ChunkResult>;
+}
+
 async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
-  const { model, ids, bytes, entry } = job;
+  const { pipeline, model, ids, bytes, entry } = job;
   const total = entry.tokensTotal;
   const dir = join(job.runDir, 'models', entry.key);
   await mkdir(dir, { recursive: true });
   const rel = (name: string) => join('models', entry.key, name);
-  const isTTT = model.family === 'ttt';
-  const trace = isTTT && job.innerLoop;
+  const trace = model.family === 'ttt' && job.innerLoop;
   const files: Record<string, string> = { nll: rel('tokens.arrow'), throughput: rel('throughput.arrow') };
   if (trace) Object.assign(files, { innerLoop: rel('inner_loop.arrow'), hiddenState: rel('hidden_state.arrow'), snapshots: rel('snapshots.safetensors') });
   if (model.stateSummary) files.modelState = rel('model_state.arrow');
@@ -204,46 +222,40 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   await job.onChunk({ files });
 
   const K = entry.miniBatchSize ?? 1;
-  const snapshotBatches = new Set(trace ? logSpacedIndices(Math.floor(total / K), job.snapshots) : []);
   const snapshots: FloatTensor[] = [];
-  let state: ModelState = model.initialState();
+  await pipeline.begin({
+    innerLoop: trace, stateSummary: model.stateSummary, emit: 'nll',
+    snapshotMiniBatches: trace ? logSpacedIndices(Math.floor(total / K), job.snapshots) : [],
+  });
   let nllSum = 0, predictedTokens = 0, predictedBytes = 0;
   const started = performance.now();
   let lastManifest = started;
   let status: RunModel['status'] = 'finished';
   let done = 0;
+  // enough chunks in flight that every stage has the next one waiting when it finishes the current one
+  const depth = model.ranges.length + 1;
+  const inFlight: InFlight[] = [];
+  let sent = 0;
   try {
     while (done < total) {
       if (job.signal?.aborted) {
         status = 'cancelled';
         break;
       }
-      const s = done;
-      const e = Math.min(s + job.chunkTokens, total);
-      const predicted = Math.min(e, total - 1) - s; // rows whose next token is inside the analysed range
-      const targets = ids.subarray(s + 1, s + 1 + predicted);
-      const out = tf.tidy(() => {
-        const r = model.forward(ids.subarray(s, e), state, { innerLoopStats: trace, weightTrace: trace, snapshotMiniBatches: snapshotBatches });
-        const picked: { name: string; values: tf.Tensor }[] = [];
-        r.weightTrace?.snapshots.forEach((layerSnapshots, layer) => {
-          for (const { miniBatch, weights } of layerSnapshots) {
-            for (const [name, values] of Object.entries(weights)) picked.push({ name: `layers.${layer}.${name}.mb${miniBatch}`, values });
-          }
-        });
-        return {
-          nll: nllOfTargets(r.logits, targets),
-          state: r.state,
-          innerLoop: r.innerLoop?.perLayer ?? [],
-          weightMetrics: r.weightTrace?.metrics ?? [],
-          summary: model.stateSummary ? model.stateSummary(r.state).perLayer : null,
-          picked,
-          firstMiniBatch: r.innerLoop?.firstMiniBatch ?? 0,
-        } as unknown as tf.TensorContainer;
-      }) as unknown as ChunkOutput;
-      releaseState(state, out.state);
-      state = out.state;
-
-      const nll = (await out.nll.data()) as Float32Array;
+      while (inFlight.length < depth && sent < total) {
+        const start = sent, end = Math.min(start + job.chunkTokens, total);
+        const predicted = Math.min(end, total - 1) - start; // rows whose next token is inside the analysed range
+        inFlight.push({ start, end, predicted, answer: pipeline.submit(ids.subarray(start, end), ids.subarray(start + 1, start + 1 + predicted)) });
+        sent = end;
+      }
+      const chunk = inFlight.shift()!;
+      const answer = await chunk.answer;
+      if (job.signal?.aborted) {
+        status = 'cancelled';
+        break;
+      }
+      const { start: s, end: e, predicted } = chunk;
+      const nll = answer.nll!;
       let chunkNll = 0, chunkBytes = 0;
       const position = new Int32Array(predicted), token = new Int32Array(predicted), tokenBytes = new Int32Array(predicted);
       for (let i = 0; i < predicted; i++) {
@@ -257,16 +269,16 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
       nllSum += chunkNll;
       predictedTokens += predicted;
       predictedBytes += chunkBytes;
+      const firstMiniBatch = Math.floor(s / K);
       if (trace) {
-        await appendPerMiniBatch(writers.innerLoop, out.innerLoop, out.firstMiniBatch, K, ['init', 'before', 'after']);
-        await appendPerMiniBatch(writers.hiddenState, out.weightMetrics, out.firstMiniBatch, K, weightColumnNames(out.weightMetrics[0]?.shape[1] ?? 0));
-        for (const p of out.picked) snapshots.push({ name: p.name, shape: p.values.shape, data: (await p.values.data()) as Float32Array });
+        appendPerMiniBatch(writers.innerLoop, answer.series, (x) => x.innerLoop, firstMiniBatch, K, () => ['init', 'before', 'after']);
+        appendPerMiniBatch(writers.hiddenState, answer.series, (x) => x.weightMetrics, firstMiniBatch, K, (x) => weightColumnNames(x.weightMetricNames?.length ?? 0));
+        for (const x of answer.series) for (const p of x.snapshots) snapshots.push({ name: `layers.${p.layer}.${p.name}.mb${p.miniBatch}`, shape: p.shape, data: p.data });
       }
-      if (out.summary) {
-        const values = (await out.summary.data()) as Float32Array;
-        writers.modelState.append({ position: new Int32Array(values.length).fill(e), layer: Int32Array.from(values.keys()), value: Float32Array.from(values) });
+      if (model.stateSummary) {
+        const values = concatFloat32(answer.series.map((x) => x.stateSummary ?? new Float32Array(0)));
+        writers.modelState.append({ position: new Int32Array(values.length).fill(e), layer: Int32Array.from(values.keys()), value: values });
       }
-      tf.dispose([out.nll, ...out.innerLoop, ...out.weightMetrics, ...(out.summary ? [out.summary] : []), ...out.picked.map((p) => p.values)]);
 
       done = e;
       const seconds = (performance.now() - started) / 1000;
@@ -283,7 +295,6 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
       await yieldToEventLoop();
     }
   } finally {
-    tf.dispose(state as unknown as tf.TensorContainer);
     for (const w of Object.values(writers)) await w.close();
   }
   if (trace) await writeFile(join(job.runDir, files.snapshots), writeSafetensors(snapshots, 'F32', { format: 'pt', mini_batch_size: String(K) }));
@@ -300,32 +311,36 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   };
 }
 
-interface ChunkOutput {
-  readonly nll: tf.Tensor1D;
-  readonly state: ModelState;
-  readonly innerLoop: tf.Tensor2D[];
-  readonly weightMetrics: tf.Tensor2D[];
-  readonly summary: tf.Tensor1D | null;
-  readonly picked: { name: string; values: tf.Tensor }[];
-  readonly firstMiniBatch: number;
-}
-
 const weightColumnNames = (columns: number) =>
   (columns === 8 ? ['W1', 'W2'] : ['W1']).flatMap((w) => ['norm', 'dist_init', 'dist_prev', 'cos_init'].map((m) => `${w}_${m}`));
 
-/** Rows per (layer, finished mini-batch), long format: layer, mini_batch, position (its last token), values. */
-async function appendPerMiniBatch(writer: ArrowAppender, perLayer: tf.Tensor2D[], firstMiniBatch: number, K: number, names: string[]): Promise<void> {
-  for (let layer = 0; layer < perLayer.length; layer++) {
-    const [n, c] = perLayer[layer].shape;
-    if (n === 0) continue;
-    const values = (await perLayer[layer].data()) as Float32Array;
-    const columns: Record<string, Float32Array | Int32Array> = {
-      layer: new Int32Array(n).fill(layer),
-      mini_batch: Int32Array.from({ length: n }, (_, i) => firstMiniBatch + i),
-      position: Int32Array.from({ length: n }, (_, i) => (firstMiniBatch + i + 1) * K - 1),
-    };
-    names.forEach((name, j) => (columns[name] = Float32Array.from({ length: n }, (_, i) => values[i * c + j])));
-    writer.append(columns);
+const concatFloat32 = (parts: readonly Float32Array[]): Float32Array => {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+};
+
+/**
+ * Rows per (layer, finished mini-batch), long format: layer, mini_batch, position (its last token), values; the
+ * stages' layers in order. `rowsOf` picks one per-layer series ([n, columns] row-major) of a stage.
+ */
+function appendPerMiniBatch(
+  writer: ArrowAppender, series: readonly StageSeries[], rowsOf: (s: StageSeries) => readonly Float32Array[] | undefined,
+  firstMiniBatch: number, K: number, namesOf: (s: StageSeries) => string[],
+): void {
+  for (const stage of series) {
+    const names = namesOf(stage);
+    (rowsOf(stage) ?? []).forEach((values, local) => {
+      const c = names.length, n = values.length / c;
+      if (n === 0) return;
+      const columns: Record<string, Float32Array | Int32Array> = {
+        layer: new Int32Array(n).fill(stage.layerStart + local),
+        mini_batch: Int32Array.from({ length: n }, (_, i) => firstMiniBatch + i),
+        position: Int32Array.from({ length: n }, (_, i) => (firstMiniBatch + i + 1) * K - 1),
+      };
+      names.forEach((name, j) => (columns[name] = Float32Array.from({ length: n }, (_, i) => values[i * c + j])));
+      writer.append(columns);
+    });
   }
 }
 

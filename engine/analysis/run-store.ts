@@ -49,7 +49,8 @@ export function summarize(manifest: RunManifest, dir: string): RunSummary {
     createdAt: manifest.createdAt,
     book: manifest.book.name,
     tokens: manifest.book.tokens,
-    models: manifest.models.map((m) => ({ name: m.name, family: m.family, status: m.status, tokensDone: m.tokensDone, bitsPerByte: m.bitsPerByte })),
+    backend: manifest.backend,
+    models: manifest.models.map((m) => ({ name: m.name, family: m.family, status: m.status, tokensDone: m.tokensDone, bitsPerByte: m.bitsPerByte, stages: m.stages })),
   };
 }
 

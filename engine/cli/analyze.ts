@@ -26,6 +26,8 @@ Options:
   --chunk N           tokens per chunk (default 512)
   --no-inner-loop     skip the TTT inner-loop and hidden-state series (faster)
   --backend B         tensorflow | webgpu | wasm | cpu (default: the best available)
+  --stages N          split each model into N pipeline stages, one worker thread each (default: one per
+                      CPU core on wasm and cpu, 1 on GPU backends); results do not depend on it
   -h, --help          show this help`;
 
 export function engineVersions(): Record<string, string> {
@@ -50,6 +52,7 @@ export const analyzeCommand: Command = {
     const { values, positionals } = parseCommandArgs('analyze', argv, {
       model: { type: 'string', multiple: true }, out: { type: 'string' }, 'max-tokens': { type: 'string' },
       window: { type: 'string' }, chunk: { type: 'string' }, 'no-inner-loop': { type: 'boolean' }, backend: { type: 'string' },
+      stages: { type: 'string' },
     }, true);
     if (values.help) {
       io.stdout(help);
@@ -71,6 +74,7 @@ export const analyzeCommand: Command = {
         maxTokens: intOption('analyze', values['max-tokens'], '--max-tokens', 1),
         window: intOption('analyze', values.window, '--window', 1),
         chunkTokens: intOption('analyze', values.chunk, '--chunk', 1),
+        stages: intOption('analyze', values.stages, '--stages', 1),
         innerLoop: !values['no-inner-loop'],
         onProgress: (p) => {
           if (!tty || performance.now() - lastLine < 200) return;

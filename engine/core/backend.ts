@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from './errors.js';
+import { type AdapterInfo, installWebGPU, probeWebGPU, type WebGPUProbe } from './webgpu-adapter.js';
 
 export const backendOrder = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof backendOrder)[number];
@@ -14,10 +15,25 @@ export interface BackendInfo {
   readonly threads: number;
   readonly tfjsVersion: string;
   readonly detail: string;
+  /** The GPU adapter behind `webgpu` (absent for the other backends). */
+  readonly adapter?: AdapterInfo;
 }
 
 export function isBackendName(name: string): name is BackendName {
   return (backendOrder as readonly string[]).includes(name);
+}
+
+let automaticProbe: () => Promise<WebGPUProbe> = probeWebGPU;
+/** `automaticProbe`'s answer for `probeBackends`, asked once: the quiet probe starts a child process each time. */
+let listedProbe: Promise<WebGPUProbe> | undefined;
+
+/**
+ * How automatic selection asks for a WebGPU adapter before starting Dawn in this process. Entry points that own
+ * their process's output (the CLI) install runtime/webgpu-quiet-probe.ts, which asks in a child process.
+ */
+export function useWebGPUProbe(probe: () => Promise<WebGPUProbe>): void {
+  automaticProbe = probe;
+  listedProbe = undefined;
 }
 
 /** Loads a module by a computed name, so optional packages need not be installed for type-checking or bundling. */
@@ -25,8 +41,11 @@ async function importOptional(name: string): Promise<unknown> {
   return import(/* @vite-ignore */ name);
 }
 
-/** Registers backend `name` with tfjs-core if its package is present; returns why not otherwise. */
-async function register(name: BackendName): Promise<string | null> {
+/**
+ * Registers backend `name` with tfjs-core if its package is present; returns why not otherwise. A software WebGPU
+ * adapter counts only when `allowSoftware` (the backend was asked for by name): on a CPU it is slower than wasm.
+ */
+async function register(name: BackendName, allowSoftware: boolean): Promise<string | null> {
   try {
     switch (name) {
       case 'tensorflow':
@@ -36,11 +55,24 @@ async function register(name: BackendName): Promise<string | null> {
           await importOptional('@tensorflow/tfjs-node');
         }
         return null;
-      case 'webgpu':
-        // WebGPU needs an adapter and is wired up by the GPU issue; until then it is never available.
-        if (typeof (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu === 'undefined') return 'no WebGPU adapter in this process';
+      case 'webgpu': {
+        // chosen automatically, only a hardware adapter will do: ask quietly first, so a machine without one
+        // never has Dawn starting (and writing its warnings) in this process
+        if (!allowSoftware) {
+          const quiet = await automaticProbe();
+          if (!quiet.ok) return quiet.reason;
+          if (quiet.adapter.software) return `only a software adapter (${quiet.adapter.description || quiet.adapter.vendor}), used only when webgpu is asked for by name`;
+        }
+        const probe = await probeWebGPU();
+        if (!probe.ok) return probe.reason;
+        if (probe.adapter.software && !allowSoftware) {
+          return `only a software adapter (${probe.adapter.description || probe.adapter.vendor}), used only when webgpu is asked for by name`;
+        }
+        // tfjs-backend-webgpu registers itself at import only if navigator.gpu exists by then
+        await installWebGPU();
         await importOptional('@tensorflow/tfjs-backend-webgpu');
-        return null;
+        return tf.findBackendFactory('webgpu') === null ? 'tfjs-backend-webgpu found no navigator.gpu' : null;
+      }
       case 'wasm':
         await importOptional('@tensorflow/tfjs-backend-wasm');
         return null;
@@ -53,8 +85,8 @@ async function register(name: BackendName): Promise<string | null> {
   }
 }
 
-async function activate(name: BackendName): Promise<string | null> {
-  const reason = await register(name);
+async function activate(name: BackendName, allowSoftware: boolean): Promise<string | null> {
+  const reason = await register(name, allowSoftware);
   if (reason !== null) return reason;
   try {
     const ok = await tf.setBackend(name);
@@ -73,7 +105,7 @@ async function threadsOf(name: BackendName): Promise<number> {
 
 /**
  * Starts `requested`, or the first backend in `backendOrder` that starts when none is requested.
- * `webgpu` is only chosen automatically when a hardware adapter exists (never in this build).
+ * `webgpu` is only chosen automatically when a hardware adapter exists; asked for by name, a software one will do.
  */
 export async function selectBackend(requested?: string): Promise<BackendInfo> {
   // PROD silences tfjs's console advice ("install tfjs-node"); our own `info` says which backend runs and why.
@@ -81,24 +113,86 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
   const tried: string[] = [];
   if (requested !== undefined) {
     if (!isBackendName(requested)) throw workbenchError('E_BACKEND', requested, 'unknown backend name', backendOrder);
-    const reason = await activate(requested);
+    const reason = await activate(requested, true);
     if (reason !== null) {
       const available: string[] = [];
-      for (const name of backendOrder) if (name !== requested && (await register(name)) === null) available.push(name);
+      for (const name of backendOrder) if (name !== requested && (await register(name, true)) === null) available.push(name);
       throw workbenchError('E_BACKEND', requested, reason, available);
     }
     return describe(requested);
   }
   for (const name of backendOrder) {
-    const reason = await activate(name);
+    const reason = await activate(name, false);
     if (reason === null) return describe(name);
     tried.push(`${name}: ${reason}`);
   }
   throw workbenchError('E_BACKEND', 'any', tried.join('; '), []);
 }
 
-async function describe(name: BackendName): Promise<BackendInfo> {
-  const threads = await threadsOf(name);
+/** `known`: the adapter answer already in hand (`describeBackend`), so Dawn need not start in this process. */
+async function describe(name: BackendName, known?: WebGPUProbe): Promise<BackendInfo> {
+  // wasm tells its threads only once initialised in this thread; a worker's wasm under Node has one
+  const threads = await threadsOf(name).catch(() => 1);
+  if (name === 'webgpu') {
+    const probe = known ?? (await probeWebGPU());
+    if (probe.ok) {
+      const detail = probe.fromDawn ? 'Dawn for Node' : "the process's navigator.gpu";
+      return Object.freeze({ name, threads, tfjsVersion: tf.version_core, detail, adapter: probe.adapter });
+    }
+  }
   const detail = name === 'tensorflow' ? 'TensorFlow C library (tfjs-node)' : name === 'wasm' ? 'WebAssembly (XNNPACK)' : name === 'cpu' ? 'plain JavaScript' : 'WebGPU';
   return Object.freeze({ name, threads, tfjsVersion: tf.version_core, detail });
+}
+
+/** Whether a backend could start in a fresh TensorFlow.js (a run's stage worker), as `probeBackends` finds it. */
+export interface BackendAvailability {
+  readonly name: BackendName;
+  readonly available: boolean;
+  /** Why it cannot start, in one line; null when it can. */
+  readonly reason: string | null;
+  /** The adapter `webgpu` would get. A software one is available, but only ever used when picked by name. */
+  readonly adapter?: AdapterInfo;
+}
+
+/**
+ * Every backend in `backendOrder` with whether it can start here, without activating any in this thread: runs
+ * start their own TensorFlow.js, on the backend picked, in their workers. Packages are only imported; should one
+ * make itself the active backend on import (tfjs-node may), the one active before is put back. WebGPU is asked for
+ * its adapter as automatic selection asks (out of process under the CLI's quiet probe).
+ */
+export async function probeBackends(): Promise<BackendAvailability[]> {
+  const active: string | undefined = tf.engine().backendName;
+  const found: BackendAvailability[] = [];
+  for (const name of backendOrder) {
+    if (name === 'webgpu') {
+      listedProbe ??= automaticProbe();
+      const probe = await listedProbe;
+      found.push(probe.ok ? { name, available: true, reason: null, adapter: probe.adapter } : { name, available: false, reason: probe.reason });
+    } else {
+      const reason = await register(name, true);
+      found.push({ name, available: reason === null, reason: reason === null ? null : readableReason(reason) });
+    }
+  }
+  if (active && tf.engine().backendName !== active) await tf.setBackend(active);
+  return found;
+}
+
+/** Node's "Cannot find package 'X' imported from /path/…" says, to a person choosing a backend, that X is not installed. */
+function readableReason(reason: string): string {
+  const missing = /^Cannot find (?:package|module) '((?:@[^/']+\/)?[^/']+)/.exec(reason);
+  return missing ? `${missing[1]} is not installed` : reason;
+}
+
+/**
+ * What a run's workers will report when they start `requested` by name (a software WebGPU adapter included),
+ * found without starting it in this thread; E_BACKEND listing the available ones when it cannot start here.
+ */
+export async function describeBackend(requested: string): Promise<BackendInfo> {
+  if (!isBackendName(requested)) throw workbenchError('E_BACKEND', requested, 'unknown backend name', backendOrder);
+  const backends = await probeBackends();
+  const chosen = backends.find((b) => b.name === requested);
+  if (!chosen?.available) {
+    throw workbenchError('E_BACKEND', requested, chosen?.reason ?? 'it cannot start', backends.filter((b) => b.available).map((b) => b.name));
+  }
+  return describe(requested, requested === 'webgpu' ? await listedProbe : undefined);
 }

@@ -20,6 +20,8 @@ export const errorMessages = {
   E_OPTION: (option: string, value: string, reason: string) => `option ${option}=${value}: ${reason}`,
   E_TOKEN_OUT_OF_VOCAB: (source: string, position: number, id: number, vocabSize: number) =>
     `${source}: token ${id} at position ${position} is outside the model's vocabulary (0..${vocabSize - 1})`,
+  E_MEMORY: (source: string, backend: string, needs: string, limit: string, advice: string) =>
+    `${source}: needs about ${needs} on backend "${backend}", which has ${limit}; ${advice}`,
   E_BACKEND: (requested: string, reason: string, available: readonly string[]) =>
     `backend "${requested}" is not available (${reason}); available: ${available.join(', ') || 'none'}`,
   E_TOKENIZER_UNKNOWN: (found: string, known: readonly string[]) =>
@@ -36,6 +38,7 @@ export const errorMessages = {
   E_BOOK_BINARY: (path: string, reason: string) => `${path}: looks like a binary file, not text (${reason})`,
   E_BOOK_ENCODING: (path: string, encoding: string, offset: number) =>
     `${path}: not valid ${encoding}: the first bad byte sequence is at byte offset ${offset}`,
+  E_STAGE: (stage: string, reason: string) => `${stage}: ${reason}`,
   E_USAGE: (reason: string) => reason,
 } as const;
 

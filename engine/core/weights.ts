@@ -19,8 +19,11 @@ export interface WeightSpec {
 /** Checkpoint data, or live tensors (e.g. `tf.Variable`s) a model borrows without copying. */
 export type WeightMap = ReadonlyMap<string, FloatTensor | tf.Tensor>;
 
-/** Number of values in a weight of either kind. */
-export const weightSize = (t: FloatTensor | tf.Tensor): number => (t instanceof tf.Tensor ? t.size : t.data.length);
+/**
+ * Number of values in a weight of either kind, from its shape: checkpoint data may be read lazily from disk
+ * (engine/io/checkpoint.ts), so touching `data` just to count would read the tensor.
+ */
+export const weightSize = (t: FloatTensor | tf.Tensor): number => (t instanceof tf.Tensor ? t.size : t.shape.reduce((a, b) => a * b, 1));
 
 export interface CheckOptions {
   /** Tensors a checkpoint may carry that the model does not use (e.g. an untied `lm_head.weight` copy). */
@@ -54,8 +57,9 @@ function abbreviate(items: readonly string[], max = 6): string {
 
 /**
  * A checked tensor as a tf.Tensor of the spec's shape (or `shape` when given: a free reshape). Checkpoint data is
- * copied into a new tensor; a live tensor is returned itself (or reshaped), so a model built from training
- * variables borrows them: such a model is built inside `tf.tidy` and never disposed.
+ * copied into a new tensor, touching `data` once (a lazily opened checkpoint reads the tensor from disk there);
+ * a live tensor is returned itself (or reshaped), so a model built from training variables borrows them: such a
+ * model is built inside `tf.tidy` and never disposed.
  */
 export function weightTensor(tensors: WeightMap, name: string, shape?: readonly number[]): tf.Tensor {
   const t = tensors.get(name);

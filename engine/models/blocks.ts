@@ -46,17 +46,25 @@ export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
   return tf.add(tf.mul(gamma, xHat), beta) as T;
 }
 
-/** GELU with the tanh approximation (torch `approximate="tanh"`), as the JAX reference uses. */
+/**
+ * GELU with the tanh approximation (torch `approximate="tanh"`), as the JAX reference uses, written as
+ * x·sigmoid(2u) = ½x(1 + tanh(u)): the same function, but wasm's sigmoid is vectorised and ~15× faster than its tanh.
+ */
 export function geluTanh<T extends tf.Tensor>(x: T): T {
-  const inner = tf.mul(tf.add(x, tf.mul(0.044715, tf.mul(tf.square(x), x))), Math.sqrt(2 / Math.PI)); // x³ as x²·x: pow is slow on wasm
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as T;
+  const u2 = tf.mul(tf.add(x, tf.mul(0.044715, tf.mul(tf.square(x), x))), 2 * Math.sqrt(2 / Math.PI)); // 2u; x³ as x²·x: pow is slow on wasm
+  return tf.mul(x, tf.sigmoid(u2)) as T;
+}
+
+/** tanh(x) = 2·sigmoid(2x) − 1: on wasm, sigmoid is vectorised and tanh is not (absolute error ~1e-7). */
+export function tanhBySigmoid<T extends tf.Tensor>(x: T): T {
+  return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1) as T;
 }
 
 /** d gelu_tanh / dx, with the constants of ttt.py gelu_bwd (Megatron's fused kernel). */
 export function geluTanhGrad<T extends tf.Tensor>(x: T): T {
   // ref: ttt.py gelu_bwd
   const x2 = tf.square(x);
-  const tanhOut = tf.tanh(tf.mul(tf.mul(0.79788456, x), tf.add(1, tf.mul(0.044715, x2))));
+  const tanhOut = tanhBySigmoid(tf.mul(tf.mul(0.79788456, x), tf.add(1, tf.mul(0.044715, x2))));
   const left = tf.mul(tf.mul(0.5, x), tf.mul(tf.sub(1, tf.square(tanhOut)), tf.add(0.79788456, tf.mul(0.1070322243, x2))));
   return tf.add(left, tf.mul(0.5, tf.add(1, tanhOut))) as T;
 }
@@ -114,7 +122,11 @@ export function causalConv(
  * rope(x) = x * cos + swapPairs(x) * sin. (The TTT reference's permute_qk / rotate_half / undo_permute_qk
  * composes to exactly this interleaved rotation.)
  */
-export function interleavedRopeTables(positions: number, headDim: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D; swap: tf.Tensor2D } {
+export function interleavedRopeTables(positions: number, headDim: number, theta: number): {
+  cos: tf.Tensor2D; sin: tf.Tensor2D; swap: tf.Tensor2D;
+  /** The same tables as plain [positions, headDim] arrays, for code that applies RoPE in JavaScript. */
+  cosData: Float32Array; sinData: Float32Array;
+} {
   const cos = new Float32Array(positions * headDim);
   const sin = new Float32Array(positions * headDim);
   for (let p = 0; p < positions; p++) {
@@ -133,7 +145,10 @@ export function interleavedRopeTables(positions: number, headDim: number, theta:
   // swapping each pair (x0, x1) → (x1, x0) as a matMul by a permutation: one fast op, where reverse is slow on wasm
   const swap = new Float32Array(headDim * headDim);
   for (let i = 0; i < headDim; i++) swap[i * headDim + (i ^ 1)] = 1;
-  return { cos: tf.tensor2d(cos, [positions, headDim]), sin: tf.tensor2d(sin, [positions, headDim]), swap: tf.tensor2d(swap, [headDim, headDim]) };
+  return {
+    cos: tf.tensor2d(cos, [positions, headDim]), sin: tf.tensor2d(sin, [positions, headDim]), swap: tf.tensor2d(swap, [headDim, headDim]),
+    cosData: cos, sinData: sin,
+  };
 }
 
 /** Applies interleaved rotary tables to x [T, N, D] with per-token rows cos/sin [T, D] and the pair swap [D, D]. */

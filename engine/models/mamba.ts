@@ -22,9 +22,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
-import { checkWeights, type WeightMap, type WeightSpec, weightSize, weightTensor } from '../core/weights.js';
+import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { causalConv, dense, depthwiseFilterOf, rmsNorm, silu, transposeForDense } from './blocks.js';
-import { assertTokenIds, type CausalLM, type ForwardResult, type ModelState } from './model.js';
+import { assertTokenIds, type CausalLM, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
+import {
+  checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
+} from './stage.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -152,6 +155,18 @@ export function mambaWeightSpecs(c: MambaConfig, embeddingName: string = embeddi
     if (c.bias) specs.push({ name: `${m}in_proj.bias`, shape: [2 * Di], because: 'bias: 2·expand·d_model' }, { name: `${m}out_proj.bias`, shape: [C], because: 'bias: d_model' });
   }
   return specs;
+}
+
+/**
+ * Estimated per-token cost of each layer and of the head (models/stage.ts), for balancing pipeline stages:
+ * projections by their multiply-adds, the selective scan by its elementwise work on [Di, N] per token (~log2 of the
+ * scan block's passes, a few ns each).
+ */
+export function mambaStageCosts(c: MambaConfig): StageCosts {
+  const C = c.dModel, Di = c.dInner, N = c.dState, R = c.dtRank, V = c.vocabSize;
+  const dense = (C * 2 * Di + Di * (R + 2 * N) + R * Di + Di * C) * denseMacMicros;
+  const scan = Di * N * 0.02;
+  return { layers: new Array<number>(c.nLayer).fill(dense + scan), head: C * V * denseMacMicros + V * logitMicros };
 }
 
 interface MambaLayerWeights {
@@ -291,31 +306,48 @@ export class MambaModel implements CausalLM<MambaState> {
   readonly family = 'mamba' as const;
   readonly vocabSize: number;
   readonly numLayers: number;
+  readonly hiddenSize: number;
   readonly parameterCount: number;
-  private readonly embed: tf.Tensor2D;
-  private readonly lmHead: tf.Tensor2D;
-  private readonly normF: tf.Tensor1D;
+  readonly layerRange: LayerRange;
+  /** Held by the first stage (it embeds tokens); null elsewhere. */
+  private readonly embed: tf.Tensor2D | null;
+  /** Held by the last stage; null elsewhere. */
+  private readonly lmHead: tf.Tensor2D | null;
+  private readonly normF: tf.Tensor1D | null;
+  /** This stage's layers, `layers[i]` being layer `layerRange.start + i` of the model. */
   private readonly layers: MambaLayerWeights[];
   private readonly scanIdentity: ScanIdentity;
 
-  /** `tensors`: checkpoint data, or live tensors (training variables) borrowed as they are; see core/weights.ts. */
-  constructor(readonly config: MambaConfig, tensors: WeightMap, source = 'model.safetensors') {
+  /**
+   * `tensors`: checkpoint data, or live tensors (training variables) borrowed as they are; see core/weights.ts.
+   * `range`: build only layers [start, end) as one stage of a pipeline (models/stage.ts).
+   */
+  constructor(readonly config: MambaConfig, tensors: WeightMap, source = 'model.safetensors', range?: LayerRange) {
+    const L = config.nLayer;
+    this.layerRange = checkLayerRange(range, L, source);
+    const { start, end } = this.layerRange;
     const embeddingName = embeddingNameOf(tensors);
     const ignore = config.tieEmbeddings ? [/^lm_head\.weight$/] : [];
-    checkWeights(source, mambaWeightSpecs(config, embeddingName), tensors, { ignore });
+    const allSpecs = mambaWeightSpecs(config, embeddingName);
+    const specs = stageWeightSpecs(allSpecs, this.layerRange, L, { embedding: embeddingName, tied: config.tieEmbeddings });
+    tensors = tensorsForStage(tensors, allSpecs, specs);
+    checkWeights(source, specs, tensors, { ignore });
     this.vocabSize = config.vocabSize;
-    this.numLayers = config.nLayer;
-    this.parameterCount = [...tensors].filter(([name]) => !ignore.some((r) => r.test(name))).reduce((n, [, t]) => n + weightSize(t), 0);
+    this.numLayers = L;
+    this.hiddenSize = config.dModel;
+    this.parameterCount = stageParameterCount(specs, this.layerRange, embeddingName);
     const w = (name: string) => weightTensor(tensors, name);
     // projections are stored [in, out] (transposed once here) for `dense`, wasm's fast matMul
     const proj = (name: string) => tf.tidy(() => transposeForDense(w(name)));
     const Di = config.dInner;
-    this.embed = w(embeddingName) as tf.Tensor2D;
-    this.lmHead = tf.tidy(() => transposeForDense(config.tieEmbeddings ? this.embed : w('lm_head.weight'))); // [C, V]
-    this.normF = w('backbone.norm_f.weight') as tf.Tensor1D;
+    const embed = start === 0 ? (w(embeddingName) as tf.Tensor2D) : null;
+    this.embed = embed;
+    // a tied head of a stage that does not embed reads the embedding once, here; tidy frees that copy
+    this.lmHead = end === L ? tf.tidy(() => transposeForDense(config.tieEmbeddings ? embed ?? w(embeddingName) : w('lm_head.weight'))) : null; // [C, V]
+    this.normF = end === L ? (w('backbone.norm_f.weight') as tf.Tensor1D) : null;
     this.scanIdentity = makeScanIdentity(Di, config.dState);
     this.layers = [];
-    for (let l = 0; l < config.nLayer; l++) {
+    for (let l = start; l < end; l++) {
       const p = `backbone.layers.${l}.`, m = `${p}mixer.`;
       this.layers.push({
         norm: w(`${p}norm.weight`) as tf.Tensor1D,
@@ -344,10 +376,14 @@ export class MambaModel implements CausalLM<MambaState> {
     };
   }
 
-  // ref: mamba-minimal model.py Mamba.forward
   forward(ids: Int32Array, state: MambaState): ForwardResult<MambaState> {
-    assertTokenIds(ids, this.vocabSize, state.position);
-    let x = tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
+    return forwardWhole(this, ids, state);
+  }
+
+  // ref: mamba-minimal model.py Mamba.forward, for this stage's part of it
+  forwardStage(input: StageInput, state: MambaState): StageResult<MambaState> {
+    const T = input instanceof Int32Array ? input.length : input.shape[0];
+    let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: MambaLayerState[] = [];
     for (let l = 0; l < this.layers.length; l++) {
       // ref: mamba-minimal model.py ResidualBlock.forward: x + mixer(norm(x))
@@ -356,8 +392,15 @@ export class MambaModel implements CausalLM<MambaState> {
       x = tf.add(x, mixer.y);
       layers.push(mixer.state);
     }
-    const logits = dense(rmsNorm(x, this.normF, this.config.rmsNormEps), this.lmHead); // [T, V]
-    return { logits, state: { position: state.position + ids.length, layers } };
+    const output = this.lmHead && this.normF ? dense(rmsNorm(x, this.normF, this.config.rmsNormEps), this.lmHead) : x; // [T, V] or [T, C]
+    return { output, state: { position: state.position + T, layers } };
+  }
+
+  /** [T, C] embeddings of token ids; only the first stage holds the table. */
+  private embedTokens(ids: Int32Array, position: number): tf.Tensor2D {
+    if (!this.embed) throw new Error(`Mamba stage [${this.layerRange.start}, ${this.layerRange.end}) takes hidden states, not token ids`);
+    assertTokenIds(ids, this.vocabSize, position);
+    return tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
   }
 
   /** Frobenius norm of each layer's SSM state; the state's size is fixed, whatever the position. */
@@ -366,7 +409,8 @@ export class MambaModel implements CausalLM<MambaState> {
   }
 
   dispose(): void {
-    const owned: tf.Tensor[] = [this.embed, this.lmHead, this.normF, ...this.scanIdentity.ones.values(), ...this.scanIdentity.zeros.values()];
+    const owned: tf.Tensor[] = [...this.scanIdentity.ones.values(), ...this.scanIdentity.zeros.values()];
+    for (const t of [this.embed, this.lmHead, this.normF]) if (t) owned.push(t);
     for (const lw of this.layers) owned.push(...tf.tensor_util.getTensorsInContainer(lw as unknown as tf.TensorContainer));
     tf.dispose(owned);
   }

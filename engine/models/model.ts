@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
+import type { LayerRange } from './stage.js';
 
 export type ModelFamily = 'ttt' | 'llama' | 'mamba';
 
@@ -54,14 +55,35 @@ export interface ForwardResult<S extends ModelState> {
   readonly weightTrace?: WeightTrace;
 }
 
+/**
+ * What one stage of a pipeline takes (models/stage.ts): token ids when it holds the embedding (the first stage),
+ * otherwise the previous stage's hidden states [T, C].
+ */
+export type StageInput = Int32Array | tf.Tensor2D;
+
+/** A stage's outputs: `forward`'s, with per-layer fields covering the stage's own layers only. */
+export interface StageResult<S extends ModelState> extends Omit<ForwardResult<S>, 'logits'> {
+  /** The last stage: [T, vocab] logits; any other: [T, C] hidden states for the next stage. */
+  readonly output: tf.Tensor2D;
+}
+
 export interface CausalLM<S extends ModelState = ModelState> {
   readonly family: ModelFamily;
   readonly vocabSize: number;
+  /** Layers of the whole model (a stage holds `layerRange` of them). */
   readonly numLayers: number;
+  /** Width C of the hidden states passed between stages. */
+  readonly hiddenSize: number;
+  /** Parameters this instance holds (all of them, unless it was built as one stage of a pipeline). */
   readonly parameterCount: number;
+  /** The layers this instance holds and runs: [0, numLayers) unless it was built as one stage of a pipeline. */
+  readonly layerRange: LayerRange;
+  /** The carried state of this instance's layers, at the start of a document. */
   initialState(): S;
-  /** Pure tensor math, synchronous: call inside `tf.tidy` (or through `runChunk`). */
+  /** Pure tensor math, synchronous: call inside `tf.tidy` (or through `runChunk`). Whole models only. */
   forward(ids: Int32Array, state: S, options?: ForwardOptions): ForwardResult<S>;
+  /** `forward` for the layers this instance holds (its stage of a pipeline); the whole model's is `forward`. */
+  forwardStage(input: StageInput, state: S, options?: ForwardOptions): StageResult<S>;
   /**
    * Per-layer size of the carried state for the hidden-state views (Mamba: SSM-state norm; Transformer: KV-cache
    * bytes). TTT models report their state through `weightTrace` instead. The caller owns `perLayer`.
@@ -81,6 +103,15 @@ export function releaseState(previous: ModelState, next: ModelState | null): voi
   const keep = new Set<number>();
   if (next) for (const t of tf.tensor_util.getTensorsInContainer(next as unknown as tf.TensorContainer)) keep.add(t.id);
   for (const t of tf.tensor_util.getTensorsInContainer(previous as unknown as tf.TensorContainer)) if (!keep.has(t.id)) t.dispose();
+}
+
+/** `forward` of a whole model through its one stage; the error names the misuse of a stage as a whole model. */
+export function forwardWhole<S extends ModelState>(model: CausalLM<S>, ids: Int32Array, state: S, options?: ForwardOptions): ForwardResult<S> {
+  if (model.layerRange.start !== 0 || model.layerRange.end !== model.numLayers) {
+    throw new Error(`forward: this ${model.family} model holds only layers [${model.layerRange.start}, ${model.layerRange.end}); run it with forwardStage`);
+  }
+  const { output, ...rest } = model.forwardStage(ids, state, options);
+  return { ...rest, logits: output };
 }
 
 /**

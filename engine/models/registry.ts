@@ -4,10 +4,11 @@
  */
 import { workbenchError } from '../core/errors.js';
 import type { WeightMap } from '../core/weights.js';
-import { MambaModel, parseMambaConfig } from './mamba.js';
+import { MambaModel, mambaStageCosts, parseMambaConfig } from './mamba.js';
 import type { CausalLM, ModelFamily } from './model.js';
-import { checkWindow, LlamaModel, parseLlamaConfig } from './transformer.js';
-import { parseTTTConfig, TTTModel } from './ttt.js';
+import type { LayerRange, StageCosts } from './stage.js';
+import { checkWindow, LlamaModel, llamaStageCosts, parseLlamaConfig } from './transformer.js';
+import { parseTTTConfig, TTTModel, tttStageCosts } from './ttt.js';
 
 export interface ModelDescription {
   readonly family: ModelFamily;
@@ -24,12 +25,16 @@ export interface ModelDescription {
 export interface ModelOptions {
   /** Sliding-window attention of this many tokens (Llama only); absent: full causal attention. */
   readonly window?: number;
+  /** Build only layers [start, end), as one stage of a pipeline (models/stage.ts); absent: the whole model. */
+  readonly layers?: LayerRange;
 }
 
 interface RegistryEntry {
   readonly family: ModelFamily;
   /** Reads the config (throws on bad keys or options) and says what the model is, without touching weights. */
   describe(config: Record<string, unknown>, source: string, options?: ModelOptions): ModelDescription;
+  /** Estimated per-token cost of each layer and of the head, for balancing pipeline stages (models/stage.ts). */
+  stageCosts(config: Record<string, unknown>, source: string, options?: ModelOptions): StageCosts;
   /** `tensors`: checkpoint data, or live tensors (training's variables) that the model borrows without copying. */
   create(
     config: Record<string, unknown>, tensors: WeightMap, configSource: string, weightSource: string,
@@ -70,13 +75,15 @@ const ttt: RegistryEntry = {
       tokenizer: defaultTokenizer(json, c.vocabSize),
       details: {
         ttt_layer_type: c.tttLayerType, mini_batch_size: c.miniBatchSize, ttt_base_lr: c.tttBaseLr, pre_conv: c.preConv,
-        share_qk: c.shareQk, use_gate: c.useGate, intermediate_size: c.intermediateSize,
+        share_qk: c.shareQk, use_gate: c.useGate, intermediate_size: c.intermediateSize, conv_kernel: c.convKernel,
+        tie_word_embeddings: c.tieWordEmbeddings,
       },
     };
   },
+  stageCosts: (json, source) => tttStageCosts(parseTTTConfig(json, source)),
   create(json, tensors, configSource, weightSource, options) {
     rejectWindow('ttt', options, configSource);
-    return new TTTModel(parseTTTConfig(json, configSource), tensors, weightSource);
+    return new TTTModel(parseTTTConfig(json, configSource), tensors, weightSource, options?.layers);
   },
 };
 
@@ -100,8 +107,9 @@ const llama: RegistryEntry = {
       },
     };
   },
+  stageCosts: (json, source, options) => llamaStageCosts(parseLlamaConfig(json, source), checkWindow(options?.window)),
   create: (json, tensors, configSource, weightSource, options) =>
-    new LlamaModel(parseLlamaConfig(json, configSource), tensors, weightSource, { window: options?.window }),
+    new LlamaModel(parseLlamaConfig(json, configSource), tensors, weightSource, { window: options?.window, layers: options?.layers }),
 };
 
 const mamba: RegistryEntry = {
@@ -123,9 +131,10 @@ const mamba: RegistryEntry = {
       },
     };
   },
+  stageCosts: (json, source) => mambaStageCosts(parseMambaConfig(json, source)),
   create(json, tensors, configSource, weightSource, options) {
     rejectWindow('mamba', options, configSource);
-    return new MambaModel(parseMambaConfig(json, configSource), tensors, weightSource);
+    return new MambaModel(parseMambaConfig(json, configSource), tensors, weightSource, options?.layers);
   },
 };
 

@@ -21,9 +21,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
-import { checkWeights, type WeightMap, type WeightSpec, weightSize, weightTensor } from '../core/weights.js';
+import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { applyHalfRope, dense, halfRopeTables, rmsNorm, ropeInverseFrequencies, swiGluDense, transposeForDense } from './blocks.js';
-import { assertTokenIds, type CausalLM, type ForwardResult, type ModelState } from './model.js';
+import { assertTokenIds, type CausalLM, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
+import {
+  checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
+} from './stage.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -132,6 +135,18 @@ export function llamaWeightSpecs(c: LlamaConfig): WeightSpec[] {
 }
 
 /**
+ * Estimated per-token cost of each layer and of the head (models/stage.ts), for balancing pipeline stages:
+ * projections and MLP by their multiply-adds, attention as if over 1,024 keys (full attention grows with the
+ * document; a window bounds it).
+ */
+export function llamaStageCosts(c: LlamaConfig, window: number | null = null): StageCosts {
+  const C = c.hiddenSize, I = c.intermediateSize, D = c.headDim, H = c.numAttentionHeads, G = c.numKeyValueHeads, V = c.vocabSize;
+  const keys = Math.min(window ?? 1024, 1024);
+  const layer = (C * (H + 2 * G) * D + H * D * C + 3 * C * I + 2 * H * D * keys) * denseMacMicros;
+  return { layers: new Array<number>(c.numHiddenLayers).fill(layer), head: C * V * denseMacMicros + V * logitMicros };
+}
+
+/**
  * Tensors a checkpoint may carry that we do not read: the head when tied (some exporters save the copy) and the
  * `rotary_emb.inv_freq` buffers older transformers versions saved (we recompute them from rope_theta).
  */
@@ -205,13 +220,24 @@ interface QueryBlock {
   readonly bias: tf.Tensor2D; // [b, kLen]
 }
 
+/** Queries per block under full attention: a 2,048-token chunk 65,536 tokens into a book would otherwise need 2 GB of scores. */
+const fullAttentionBlock = 512;
+
 /**
- * How a chunk's T queries meet the P cached and T new keys, the same for every layer. Full attention: one block
- * over all keys. A window W: blocks of max(W, 64) queries, each over only the W−1 keys before it and itself, so
+ * How a chunk's T queries meet the P cached and T new keys, the same for every layer. Full attention: blocks of up
+ * to 512 queries, each over the keys before its last query. A window W: blocks of max(W, 64) queries, each over only the W−1 keys before it and itself, so
  * the scores are [b, b+W−1] rather than [T, P+T] (a 2048-token chunk with W = 256 does ~4× less work).
  */
 function attentionPlan(P: number, T: number, window: number | null): QueryBlock[] {
-  if (window === null) return [{ t0: 0, b: T, kStart: 0, kLen: P + T, bias: attentionBias(P, T, null) }];
+  if (window === null) {
+    // blocks of queries, each over the keys up to its last query: the scores stay [b, P + t0 + b], however long the chunk
+    const blocks: QueryBlock[] = [];
+    for (let t0 = 0; t0 < T; t0 += fullAttentionBlock) {
+      const b = Math.min(fullAttentionBlock, T - t0);
+      blocks.push({ t0, b, kStart: 0, kLen: P + t0 + b, bias: attentionBias(P + t0, b, null) });
+    }
+    return blocks;
+  }
   const size = Math.max(window, 64);
   const biases = new Map<string, tf.Tensor2D>(); // full blocks after the first share one mask
   const blocks: QueryBlock[] = [];
@@ -242,14 +268,15 @@ function llamaAttention(
   const S = K.shape[1];
   // query head h uses K/V head floor(h / R) (repeat_kv): the R query heads of a K/V head become its rows
   const qGroups = tf.reshape(q, [G, R, T, D]); // [G, R, T, D]
-  const outs = plan.map(({ t0, b, kStart, kLen, bias }) => {
+  // each block in its own tidy, so one block's scores are freed before the next block's are made
+  const outs = plan.map(({ t0, b, kStart, kLen, bias }) => tf.tidy(() => {
     const qb = tf.reshape(plan.length > 1 ? tf.slice(qGroups, [0, 0, t0, 0], [G, R, b, D]) : qGroups, [G, R * b, D]); // [G, R·b, D]
     const Kb = kLen < S ? tf.slice(K, [0, kStart, 0], [G, kLen, D]) : K; // [G, kLen, D]
     const Vb = kLen < S ? tf.slice(V, [0, kStart, 0], [G, kLen, D]) : V; // [G, kLen, D]
     const scores = tf.mul(tf.matMul(qb, Kb, false, true), 1 / Math.sqrt(D)); // [G, R·b, kLen]
     const probs = tf.softmax(tf.add(tf.reshape(scores, [G, R, b, kLen]), bias)); // [G, R, b, kLen]
     return tf.reshape(tf.matMul(tf.reshape(probs, [G, R * b, kLen]), Vb), [G, R, b, D]); // [G, R, b, D]
-  });
+  }));
   const out = outs.length > 1 ? tf.concat(outs, 2) : outs[0]; // [G, R, T, D]
   const y = tf.reshape(tf.transpose(tf.reshape(out, [H, T, D]), [1, 0, 2]), [T, H * D]) as tf.Tensor2D; // [T, H·D]
   const keep = window === null ? S : Math.min(S, window - 1);
@@ -266,40 +293,60 @@ function llamaAttention(
 export interface LlamaOptions {
   /** Default sliding window for `initialState()`; absent or null: full causal attention. */
   readonly window?: number | null;
+  /** Build only these layers, as one stage of a pipeline (default: the whole model). */
+  readonly layers?: LayerRange;
 }
 
 export class LlamaModel implements CausalLM<LlamaState> {
   readonly family = 'llama' as const;
   readonly vocabSize: number;
   readonly numLayers: number;
+  readonly hiddenSize: number;
   readonly parameterCount: number;
+  readonly layerRange: LayerRange;
   readonly window: number | null;
-  private readonly embed: tf.Tensor2D;
-  private readonly lmHead: tf.Tensor2D;
-  private readonly finalNorm: tf.Tensor1D;
+  /** Held by the first stage (it embeds tokens); null elsewhere. */
+  private readonly embed: tf.Tensor2D | null;
+  /** Held by the last stage; null elsewhere. */
+  private readonly lmHead: tf.Tensor2D | null;
+  private readonly finalNorm: tf.Tensor1D | null;
   private readonly invFreq: tf.Tensor2D; // [1, D/2]
+  /** This stage's layers, `layers[i]` being layer `layerRange.start + i` of the model. */
   private readonly layers: LlamaLayerWeights[];
 
-  /** `tensors`: checkpoint data, or live tensors (training variables) borrowed as they are; see core/weights.ts. */
+  /**
+   * `tensors`: checkpoint data, or live tensors (training variables) borrowed as they are; see core/weights.ts.
+   * `options.layers`: build only layers [start, end) as one stage of a pipeline (models/stage.ts).
+   */
   constructor(readonly config: LlamaConfig, tensors: WeightMap, source = 'model.safetensors', options: LlamaOptions = {}) {
     this.window = checkWindow(options.window);
+    const L = config.numHiddenLayers;
+    this.layerRange = checkLayerRange(options.layers, L, source);
+    const { start, end } = this.layerRange;
     const ignore = ignoredTensors(config);
-    checkWeights(source, llamaWeightSpecs(config), tensors, { ignore });
+    const allSpecs = llamaWeightSpecs(config);
+    const embedding = 'model.embed_tokens.weight';
+    const specs = stageWeightSpecs(allSpecs, this.layerRange, L, { embedding, tied: config.tieWordEmbeddings });
+    tensors = tensorsForStage(tensors, allSpecs, specs);
+    checkWeights(source, specs, tensors, { ignore });
     this.vocabSize = config.vocabSize;
-    this.numLayers = config.numHiddenLayers;
-    this.parameterCount = [...tensors].filter(([name]) => !ignore.some((r) => r.test(name))).reduce((n, [, t]) => n + weightSize(t), 0);
+    this.numLayers = L;
+    this.hiddenSize = config.hiddenSize;
+    this.parameterCount = stageParameterCount(specs, this.layerRange, embedding);
     const w = (name: string) => weightTensor(tensors, name);
     // fused with tensor ops so training's gradients reach q/k/v and gate/up; tidy frees copies of checkpoint data
     // projections are stored [in, out] (transposed once here) for `dense`, wasm's fast matMul
     const fused = (names: string[]) => tf.tidy(() => transposeForDense(tf.concat(names.map(w), 0)));
     const proj = (name: string) => tf.tidy(() => transposeForDense(w(name)));
     const D = config.headDim;
-    this.embed = w('model.embed_tokens.weight') as tf.Tensor2D;
-    this.lmHead = tf.tidy(() => transposeForDense(config.tieWordEmbeddings ? this.embed : w('lm_head.weight'))); // [C, V]
-    this.finalNorm = w('model.norm.weight') as tf.Tensor1D;
+    const embed = start === 0 ? (w(embedding) as tf.Tensor2D) : null;
+    this.embed = embed;
+    // a tied head of a stage that does not embed reads the embedding once, here; tidy frees that copy
+    this.lmHead = end === L ? tf.tidy(() => transposeForDense(config.tieWordEmbeddings ? embed ?? w(embedding) : w('lm_head.weight'))) : null; // [C, V]
+    this.finalNorm = end === L ? (w('model.norm.weight') as tf.Tensor1D) : null;
     this.invFreq = tf.tensor2d(ropeInverseFrequencies(D, config.ropeTheta), [1, D / 2]);
     this.layers = [];
-    for (let l = 0; l < config.numHiddenLayers; l++) {
+    for (let l = start; l < end; l++) {
       const p = `model.layers.${l}.`;
       this.layers.push({
         inputNorm: w(`${p}input_layernorm.weight`) as tf.Tensor1D,
@@ -323,26 +370,38 @@ export class LlamaModel implements CausalLM<LlamaState> {
     };
   }
 
-  // ref: modeling_llama.py LlamaForCausalLM.forward / LlamaModel.forward
   forward(ids: Int32Array, state: LlamaState): ForwardResult<LlamaState> {
-    assertTokenIds(ids, this.vocabSize, state.position);
-    const T = ids.length;
+    return forwardWhole(this, ids, state);
+  }
+
+  // ref: modeling_llama.py LlamaForCausalLM.forward / LlamaModel.forward, for this stage's part of it
+  forwardStage(input: StageInput, state: LlamaState): StageResult<LlamaState> {
+    const T = input instanceof Int32Array ? input.length : input.shape[0];
     const { numAttentionHeads: H, numKeyValueHeads: G, headDim: D, rmsNormEps: eps } = this.config;
-    const P = state.layers.length ? state.layers[0].k.shape[1] : 0;
-    const { cos, sin } = halfRopeTables(this.invFreq, state.position, T); // [T, D] each
-    const plan = attentionPlan(P, T, state.window);
-    let x = tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
+    let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: LlamaLayerState[] = [];
-    for (let l = 0; l < this.layers.length; l++) {
-      // ref: modeling_llama.py LlamaDecoderLayer.forward: two residual lines
-      const lw = this.layers[l];
-      const attn = llamaAttention(lw, state.layers[l], rmsNorm(x, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window);
-      x = tf.add(x, attn.y);
-      x = tf.add(x, swiGluDense(rmsNorm(x, lw.postAttentionNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown));
-      layers.push(attn.state);
+    if (this.layers.length > 0) {
+      const P = state.layers[0].k.shape[1];
+      const { cos, sin } = halfRopeTables(this.invFreq, state.position, T); // [T, D] each
+      const plan = attentionPlan(P, T, state.window);
+      for (let l = 0; l < this.layers.length; l++) {
+        // ref: modeling_llama.py LlamaDecoderLayer.forward: two residual lines
+        const lw = this.layers[l];
+        const attn = llamaAttention(lw, state.layers[l], rmsNorm(x, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window);
+        x = tf.add(x, attn.y);
+        x = tf.add(x, swiGluDense(rmsNorm(x, lw.postAttentionNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown));
+        layers.push(attn.state);
+      }
     }
-    const logits = dense(rmsNorm(x, this.finalNorm, eps), this.lmHead); // [T, V]
-    return { logits, state: { position: state.position + T, window: state.window, layers } };
+    const output = this.lmHead && this.finalNorm ? dense(rmsNorm(x, this.finalNorm, eps), this.lmHead) : x; // [T, V] or [T, C]
+    return { output, state: { position: state.position + T, window: state.window, layers } };
+  }
+
+  /** [T, C] embeddings of token ids; only the first stage holds the table. */
+  private embedTokens(ids: Int32Array, position: number): tf.Tensor2D {
+    if (!this.embed) throw new Error(`Llama stage [${this.layerRange.start}, ${this.layerRange.end}) takes hidden states, not token ids`);
+    assertTokenIds(ids, this.vocabSize, position);
+    return tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
   }
 
   /** Bytes of each layer's KV cache: grows with position under full attention, at most 2·G·(W−1)·D·4 with a window. */
@@ -352,7 +411,8 @@ export class LlamaModel implements CausalLM<LlamaState> {
   }
 
   dispose(): void {
-    const owned: tf.Tensor[] = [this.embed, this.lmHead, this.finalNorm, this.invFreq];
+    const owned: tf.Tensor[] = [this.invFreq];
+    for (const t of [this.embed, this.lmHead, this.finalNorm]) if (t) owned.push(t);
     for (const lw of this.layers) owned.push(...tf.tensor_util.getTensorsInContainer(lw as unknown as tf.TensorContainer));
     tf.dispose(owned);
   }

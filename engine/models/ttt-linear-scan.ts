@@ -5,23 +5,23 @@
  * for where TF.js on a CPU is fast and slow (DESIGN.md "Engine backends"): plain 2-D matMuls run through XNNPACK,
  * while batched matMuls (a plain loop), slices of large tensors (which copy their whole input) and every small op
  * (~10 µs of dispatch each) are slow. So:
- *  - per mini-batch and head, two small 2-D matMuls: [XK; XQ]·W and the update (η·XK)ᵀ·∇; W stays a tensor;
- *  - everything else of the recurrence runs in plain JavaScript on the rows read back: b (+ its update), the
- *    layer-norm backward, the inner-loop losses and weight metrics; all arrays head-major ([H, T, f]), so a
- *    mini-batch's rows of one head are one contiguous block;
- *  - what does not depend on W — the causal (η·(XQ·XKᵀ + 1))·∇ term and the output layer norm — runs once per
- *    chunk, batched over all mini-batches, after the scan.
- * Reading tensors back with `dataSync` mid-step is deliberate: on CPU backends it is a copy out of the heap. The
- * result equals the general path to float rounding; the parity and chunking tests run both.
+ *  - per mini-batch and head, two small 2-D matMuls, each doing two jobs: [XK; XQ]·[W | XKᵀ] gives Z = X·W and the
+ *    attention XQ·XKᵀ; [(η·XK)ᵀ; η⊙(XQ·XKᵀ + 1)]·∇ gives the weight update and the dual form's causal term;
+ *  - W and b live in JavaScript arrays for the run (W − ΔW in float32 is the same rounding either way), and
+ *    everything else runs there too, on the rows read back: the layer-norm backward, the output layer norm and
+ *    residual, the inner-loop losses and weight metrics.
+ * The arrays stay token-major ([T, H, f], as the projections produce them), so no transposes are needed on the way
+ * in or out. Reading tensors back with `dataSync` mid-step is deliberate: on CPU backends it is a copy out of the
+ * heap. The result equals the general path to float rounding (JavaScript accumulates in float64); the parity and
+ * chunking tests run both.
  *
- * Glossary: T tokens (a multiple of K), n = T/K mini-batches, H heads of f features.
+ * Glossary: T tokens (a multiple of K), n = T/K mini-batches, H heads of f features, K tokens per mini-batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { layerNorm } from './blocks.js';
 
 export interface AlignedRun {
-  /** [H, T, f] XQ + LN(Z̄) for every token of the run. */
-  readonly out: tf.Tensor3D;
+  /** [T, H, f] token-major: XQ + LN(Z̄) for every token of the run. */
+  readonly out: Float32Array;
   readonly W1: tf.Tensor3D;
   readonly b1: tf.Tensor3D;
   /** [n, 3] (init, before, after) per mini-batch, when asked. */
@@ -33,54 +33,61 @@ export interface AlignedRun {
 }
 
 export interface AlignedRunInputs {
-  readonly XQ: tf.Tensor3D; // [H, T, f]
-  readonly XK: tf.Tensor3D;
-  readonly XV: tf.Tensor3D;
-  readonly lr: tf.Tensor3D; // [H, 1, T] ttt_lr_eta
-  readonly tokenEtaTril: tf.Tensor2D; // [K, K]
+  /** [T, H, f] token-major, after RoPE. */
+  readonly XQ: Float32Array;
+  readonly XK: Float32Array;
+  readonly XV: Float32Array;
+  /** [T, H] ttt_lr_eta. */
+  readonly lr: Float32Array;
+  readonly T: number;
+  readonly H: number;
+  readonly K: number;
+  /** [K] token_eta. */
+  readonly tokenEta: Float32Array;
   readonly W1: tf.Tensor3D; // [H, f, f] at the start of the run
   readonly b1: tf.Tensor3D; // [H, 1, f]
   readonly W1init: tf.Tensor3D; // W_0 of the sequence, for ttt_loss_init and the distances
   readonly b1init: tf.Tensor3D;
   readonly lnWeight: tf.Tensor3D; // [H, 1, f]
   readonly lnBias: tf.Tensor3D;
-  readonly K: number;
   readonly stats: boolean;
   readonly metrics: boolean;
   /** Which mini-batches of the run (by index within it) to return W1 snapshots of. */
   readonly snapshotAt?: (index: number) => boolean;
 }
 
-/** One head's data for the scan, all [T, f] (or [T] for lr), head-major so a mini-batch is a contiguous block. */
-interface HeadInputs {
-  readonly XQ: Float32Array;
-  readonly XK: Float32Array;
-  readonly XV: Float32Array;
-  readonly lr: Float32Array;
+/** One head's view: where its features start in a token's row, and its layer-norm parameters. */
+interface Head {
+  readonly offset: number; // h·f
   readonly gamma: Float32Array; // ttt_norm weight [f]
   readonly beta: Float32Array; // ttt_norm bias [f]
 }
 
 /**
- * ∇_Z ½‖LN(Z) − target‖² for `rows` rows of one head, target = XV − XK at `xOffset`; writes ∇ to `out` and returns
- * the last row's mean squared error (the "before" loss when Z uses the mini-batch's start weights).
+ * ∇_Z ½‖LN(Z) − target‖² for `rows` rows of Z (row r at `r·f`), target = XV − XK of tokens t0 + r; writes ∇ to `out`
+ * and returns the last row's mean squared error (the "before" loss when Z uses the mini-batch's start weights).
  * ref: ttt.py ln_fused_l2_bwd.
  */
-function lnFusedL2Bwd(Z: Float32Array, head: HeadInputs, xOffset: number, rows: number, f: number, out: Float32Array | null): number {
+function lnFusedL2Bwd(
+  Z: Float32Array, XK: Float32Array, XV: Float32Array, t0: number, stride: number, head: Head, rows: number, f: number, out: Float32Array | null,
+): number {
   let err = 0;
   for (let r = 0; r < rows; r++) {
-    const z0 = r * f, x0 = xOffset + r * f;
+    const z0 = r * f, x0 = (t0 + r) * stride + head.offset;
     let mean = 0;
     for (let i = 0; i < f; i++) mean += Z[z0 + i];
     mean /= f;
     let variance = 0;
-    for (let i = 0; i < f; i++) variance += (Z[z0 + i] - mean) ** 2;
+    for (let i = 0; i < f; i++) {
+      const d = Z[z0 + i] - mean;
+      variance += d * d;
+    }
     const std = Math.sqrt(variance / f + 1e-6);
     let s1 = 0, s2 = 0;
     err = 0;
     for (let i = 0; i < f; i++) {
       const xHat = (Z[z0 + i] - mean) / std;
-      const diff = head.gamma[i] * xHat + head.beta[i] - (head.XV[x0 + i] - head.XK[x0 + i]); // LN(Z) − target
+      const diff = head.gamma[i] * xHat + head.beta[i] - (XV[x0 + i] - XK[x0 + i]); // LN(Z) − target
       err += diff * diff;
       const gy = diff * head.gamma[i];
       s1 += gy;
@@ -106,116 +113,186 @@ function rowTimes(x: Float32Array, xOffset: number, W: Float32Array, b: Float32A
   }
 }
 
+/**
+ * a·b for plain [m, k] and [k, n] arrays through TF.js (XNNPACK). The caller reads the product from `data` and then
+ * calls `done`, before any other TF.js call: on wasm `data` is a view of the backend's heap (no copy, no garbage),
+ * which the next allocation may move. Tensors are freed by hand: `tf.tidy` would walk a returned typed array
+ * element by element looking for tensors.
+ */
+function matMulInPlace(a: Float32Array, b: Float32Array, m: number, k: number, n: number): { data: Float32Array; done: () => void } {
+  const ta = tf.tensor2d(a, [m, k]), tb = tf.tensor2d(b, [k, n]);
+  const product = tf.matMul(ta, tb);
+  const backend = tf.backend() as unknown as HeapBackend;
+  const data = (backend.typedArrayFromHeap ? backend.typedArrayFromHeap(product) : product.dataSync()) as Float32Array;
+  return { data, done: () => tf.dispose([ta, tb, product]) };
+}
+
+/** The wasm backend's view of a tensor's memory (absent on other backends, where `dataSync` does not copy anyway). */
+interface HeapBackend {
+  typedArrayFromHeap?(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
 const perHead = (data: Float32Array, H: number, size: number) => Array.from({ length: H }, (_, h) => data.subarray(h * size, (h + 1) * size));
 
 /**
  * A run of whole mini-batches starting at a mini-batch boundary: the recurrence W_{m+1} = W_m − Σ_j η_last·lr_j·
- * x_jᵀ∇_j (and b alike), then the outputs. Returns what the general path returns. Call inside `tf.tidy`.
+ * x_jᵀ∇_j (and b alike), and every token's output. Returns what the general path returns. Call inside `tf.tidy`.
  */
 export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
-  const [H, T, f] = inp.XQ.shape;
-  const { K } = inp;
+  const { T, H, K, XQ, XK, XV, lr, tokenEta } = inp;
+  const f = inp.W1.shape[1], stride = H * f, F = f + K;
   const n = T / K;
-  const tokenEta = inp.tokenEtaTril.dataSync() as Float32Array; // column 0 holds token_eta
-  const etaLast = tokenEta[(K - 1) * K];
-  const [XQ, XK, XV, lr] = [inp.XQ, inp.XK, inp.XV, inp.lr].map((t) => t.dataSync() as Float32Array);
+  const etaLast = tokenEta[K - 1];
   const [gamma, beta] = [inp.lnWeight, inp.lnBias].map((t) => t.dataSync() as Float32Array);
-  const heads: HeadInputs[] = Array.from({ length: H }, (_, h) => ({
-    XQ: XQ.subarray(h * T * f, (h + 1) * T * f), XK: XK.subarray(h * T * f, (h + 1) * T * f), XV: XV.subarray(h * T * f, (h + 1) * T * f),
-    lr: lr.subarray(h * T, (h + 1) * T), gamma: gamma.subarray(h * f, (h + 1) * f), beta: beta.subarray(h * f, (h + 1) * f),
-  }));
+  const heads: Head[] = Array.from({ length: H }, (_, h) => ({ offset: h * f, gamma: gamma.subarray(h * f, (h + 1) * f), beta: beta.subarray(h * f, (h + 1) * f) }));
   const W0 = perHead(inp.W1init.dataSync() as Float32Array, H, f * f);
   const b0 = perHead(inp.b1init.dataSync() as Float32Array, H, f);
-  const b = perHead(Float32Array.from(inp.b1.dataSync()), H, f); // b lives in JavaScript for the whole run
-  let W = tf.unstack(inp.W1) as tf.Tensor2D[]; // [f, f] per head
-  let previous = perHead(Float32Array.from(inp.W1.dataSync()), H, f * f);
+  // W and b live in JavaScript for the whole run
+  const W = perHead(Float32Array.from(inp.W1.dataSync()), H, f * f);
+  const b = perHead(Float32Array.from(inp.b1.dataSync()), H, f);
+  const previous = perHead(new Float32Array(H * f * f), H, f * f);
 
-  const ZQ = new Float32Array(H * T * f); // XQ·W + b with each token's mini-batch-start weights
-  const grads = new Float32Array(H * T * f);
+  const out = new Float32Array(T * stride);
   const statsRows = new Float32Array(n * 3);
   const metricRows = new Float32Array(n * 4);
   const snapshots: { index: number; W1: tf.Tensor3D }[] = [];
-  const rows = new Float32Array(2 * K * f); // [XK_m; XQ_m] of one head
-  const scaledT = new Float32Array(f * K); // (η_last·lr_j·x_j)ᵀ of one head
+  const rows = new Float32Array(2 * K * f); // [XK_m; XQ_m] of one head                     [2K, f]
+  const WX = new Float32Array(f * F); // [W | XK_mᵀ]                                               [f, f+K]
+  const SE = new Float32Array(F * K); // [(η_last·lr_j·x_j)ᵀ; token_eta_i·lr_j·(XQ_i·XK_j + 1), j ≤ i]   [f+K, K]
+  const grads = new Float32Array(K * f); // ∇ of one head's mini-batch                             [K, f]
+  const Z = new Float32Array(2 * K * f); // XK·W + b, then XQ·W + b                               [2K, f]
   const z = new Float32Array(f);
   let norm0 = 0;
   for (const w of W0) for (let i = 0; i < f * f; i++) norm0 += w[i] * w[i];
   norm0 = Math.sqrt(norm0);
 
   for (let m = 0; m < n; m++) {
-    const start = m * K * f; // this mini-batch's rows inside each head's [T, f]
-    const next = tf.tidy(() => W.map((Wh, h) => {
-      const head = heads[h];
-      rows.set(head.XK.subarray(start, start + K * f), 0);
-      rows.set(head.XQ.subarray(start, start + K * f), K * f);
-      const Z = tf.matMul(tf.tensor2d(rows, [2 * K, f]), Wh).dataSync() as Float32Array; // [2K, f], a fresh copy
-      for (let r = 0; r < 2 * K; r++) for (let i = 0; i < f; i++) Z[r * f + i] += b[h][i];
-      ZQ.set(Z.subarray(K * f), h * T * f + start);
-      const g = grads.subarray(h * T * f + start, h * T * f + start + K * f);
-      const before = lnFusedL2Bwd(Z, head, start, K, f, g);
-      if (inp.stats) statsRows[m * 3 + 1] += before / H;
-      for (let r = 0; r < K; r++) {
-        const eta = etaLast * head.lr[m * K + r];
-        for (let i = 0; i < f; i++) {
-          scaledT[i * K + r] = eta * head.XK[start + r * f + i];
-          b[h][i] -= eta * g[r * f + i];
+    const t0 = m * K; // this mini-batch's first token
+    let before = 0;
+    for (let h = 0; h < H; h++) {
+      const head = heads[h], Wh = W[h], bh = b[h];
+      if (inp.metrics) previous[h].set(Wh);
+      packZInputs(XQ, XK, Wh, t0, stride, head.offset, K, f, rows, WX);
+      const P = matMulInPlace(rows, WX, 2 * K, f, F); // [2K, f+K]
+      addBias(P.data, bh, 2 * K, f, F, Z);
+      before += lnFusedL2Bwd(Z, XK, XV, t0, stride, head, K, f, grads);
+      packUpdate(XK, lr, tokenEta, P.data, grads, bh, etaLast, t0, stride, head.offset, h, H, K, f, SE);
+      P.done();
+      const Q = matMulInPlace(SE, grads, F, K, f); // [f+K, f]
+      for (let i = 0; i < f * f; i++) Wh[i] -= Q.data[i];
+      dualFormOutputs(XQ, Z, Q.data, f * f, t0, stride, head, K, f, out);
+      Q.done();
+    }
+    if (inp.stats) statsRows[m * 3 + 1] = before / H;
+    const last = t0 + K - 1;
+    if (inp.stats) {
+      let init = 0, after = 0;
+      for (let h = 0; h < H; h++) {
+        const x0 = last * stride + heads[h].offset;
+        rowTimes(XK, x0, W0[h], b0[h], f, z);
+        init += lnFusedL2Bwd(z, XK, XV, last, stride, heads[h], 1, f, null);
+        rowTimes(XK, x0, W[h], b[h], f, z);
+        after += lnFusedL2Bwd(z, XK, XV, last, stride, heads[h], 1, f, null);
+      }
+      statsRows[m * 3] = init / H;
+      statsRows[m * 3 + 2] = after / H;
+    }
+    if (inp.metrics) {
+      let norm = 0, dInit = 0, dPrev = 0, dot = 0;
+      for (let h = 0; h < H; h++) {
+        const w = W[h], w0 = W0[h], p = previous[h];
+        for (let i = 0; i < f * f; i++) {
+          norm += w[i] * w[i];
+          dInit += (w[i] - w0[i]) * (w[i] - w0[i]);
+          dPrev += (w[i] - p[i]) * (w[i] - p[i]);
+          dot += w[i] * w0[i];
         }
       }
-      return tf.sub(Wh, tf.matMul(tf.tensor2d(scaledT, [f, K]), tf.tensor2d(g, [K, f]))) as tf.Tensor2D; // [f, f]
-    }));
-    tf.dispose(W);
-    W = next;
-    if (inp.stats || inp.metrics || inp.snapshotAt) {
-      const data = W.map((w) => w.dataSync() as Float32Array);
-      const last = (m + 1) * K - 1;
-      if (inp.stats) {
-        let init = 0, after = 0;
-        for (let h = 0; h < H; h++) {
-          rowTimes(heads[h].XK, last * f, W0[h], b0[h], f, z);
-          init += lnFusedL2Bwd(z, heads[h], last * f, 1, f, null);
-          rowTimes(heads[h].XK, last * f, data[h], b[h], f, z);
-          after += lnFusedL2Bwd(z, heads[h], last * f, 1, f, null);
-        }
-        statsRows[m * 3] = init / H;
-        statsRows[m * 3 + 2] = after / H;
-      }
-      if (inp.metrics) {
-        let norm = 0, dInit = 0, dPrev = 0, dot = 0;
-        for (let h = 0; h < H; h++) {
-          const w = data[h], w0 = W0[h], p = previous[h];
-          for (let i = 0; i < f * f; i++) {
-            norm += w[i] * w[i];
-            dInit += (w[i] - w0[i]) ** 2;
-            dPrev += (w[i] - p[i]) ** 2;
-            dot += w[i] * w0[i];
-          }
-        }
-        metricRows.set([Math.sqrt(norm), Math.sqrt(dInit), Math.sqrt(dPrev), dot / (Math.sqrt(norm) * norm0)], m * 4);
-      }
-      if (inp.snapshotAt?.(m)) {
-        const W1 = new Float32Array(H * f * f);
-        data.forEach((w, h) => W1.set(w, h * f * f));
-        snapshots.push({ index: m, W1: tf.tensor3d(W1, [H, f, f]) });
-      }
-      previous = data;
+      metricRows.set([Math.sqrt(norm), Math.sqrt(dInit), Math.sqrt(dPrev), dot / (Math.sqrt(norm) * norm0)], m * 4);
+    }
+    if (inp.snapshotAt?.(m)) {
+      const W1 = new Float32Array(H * f * f);
+      W.forEach((w, h) => W1.set(w, h * f * f));
+      snapshots.push({ index: m, W1: tf.tensor3d(W1, [H, f, f]) });
     }
   }
 
-  // ---- outputs, batched over all mini-batches: Z̄ = XQ·W + b − (η ⊙ (XQ·XKᵀ + 1))·∇
-  const perBatch = (x: tf.Tensor) => tf.reshape(x, [H * n, K, -1]); // [H·n, K, ·]
-  const Attn = tf.matMul(perBatch(inp.XQ), perBatch(inp.XK), false, true); // [H·n, K, K]
-  const eta = tf.mul(inp.tokenEtaTril, tf.reshape(inp.lr, [H * n, 1, K])); // [H·n, K, K]
-  const MG = tf.reshape(tf.matMul(tf.mul(eta, tf.add(Attn, 1)), perBatch(tf.tensor3d(grads, [H, T, f]))), [H, T, f]);
-  const Zbar = tf.sub(tf.tensor3d(ZQ, [H, T, f]), MG) as tf.Tensor3D;
-  const out = tf.add(inp.XQ, layerNorm(Zbar, inp.lnWeight, inp.lnBias, 1e-6)) as tf.Tensor3D;
-  const bFinal = new Float32Array(H * f);
-  b.forEach((bh, h) => bFinal.set(bh, h * f));
+  const join = (parts: Float32Array[], size: number) => {
+    const all = new Float32Array(H * size);
+    parts.forEach((p, h) => all.set(p, h * size));
+    return all;
+  };
   return {
     out,
-    W1: tf.stack(W) as tf.Tensor3D,
-    b1: tf.tensor3d(bFinal, [H, 1, f]),
+    W1: tf.tensor3d(join(W, f * f), [H, f, f]),
+    b1: tf.tensor3d(join(b, f), [H, 1, f]),
     stats: inp.stats ? tf.tensor2d(statsRows, [n, 3]) : undefined,
     metrics: inp.metrics ? tf.tensor2d(metricRows, [n, 4]) : undefined,
     snapshots,
   };
+}
+
+/** rows = [XK_m; XQ_m] of one head ([2K, f]) and WX = [W | XK_mᵀ] ([f, f+K]), for P = rows·WX. */
+function packZInputs(
+  XQ: Float32Array, XK: Float32Array, Wh: Float32Array, t0: number, stride: number, offset: number, K: number, f: number, rows: Float32Array, WX: Float32Array,
+): void {
+  const F = f + K;
+  for (let r = 0; r < K; r++) {
+    const x0 = (t0 + r) * stride + offset;
+    for (let i = 0; i < f; i++) {
+      const xk = XK[x0 + i];
+      rows[r * f + i] = xk;
+      rows[(K + r) * f + i] = XQ[x0 + i];
+      WX[i * F + f + r] = xk;
+    }
+  }
+  for (let i = 0; i < f; i++) for (let j = 0; j < f; j++) WX[i * F + j] = Wh[i * f + j];
+}
+
+/** Z = P's first f columns + b: XK·W + b (rows 0…K−1) and XQ·W + b (rows K…2K−1). */
+function addBias(P: Float32Array, b: Float32Array, rows: number, f: number, F: number, Z: Float32Array): void {
+  for (let r = 0; r < rows; r++) for (let i = 0; i < f; i++) Z[r * f + i] = P[r * F + i] + b[i];
+}
+
+/**
+ * SE = [(η_last·lr_j·x_j)ᵀ; token_eta_i·lr_j·(XQ_i·XK_j + 1) for j ≤ i] ([f+K, K]) for Q = SE·∇, and b's update
+ * b −= Σ_j η_last·lr_j·∇_j. XQ_i·XK_j is P's column f + j of row K + i.
+ */
+function packUpdate(
+  XK: Float32Array, lr: Float32Array, tokenEta: Float32Array, P: Float32Array, grads: Float32Array, b: Float32Array, etaLast: number,
+  t0: number, stride: number, offset: number, h: number, H: number, K: number, f: number, SE: Float32Array,
+): void {
+  const F = f + K;
+  for (let r = 0; r < K; r++) {
+    const lrR = lr[(t0 + r) * H + h], eta = etaLast * lrR;
+    const x0 = (t0 + r) * stride + offset;
+    for (let i = 0; i < f; i++) {
+      SE[i * K + r] = eta * XK[x0 + i];
+      b[i] -= eta * grads[r * f + i];
+    }
+    for (let i = 0; i < K; i++) SE[(f + i) * K + r] = r <= i ? tokenEta[i] * lrR * (P[(K + i) * F + f + r] + 1) : 0;
+  }
+}
+
+/**
+ * One mini-batch and head's outputs, written to `out` at tokens t0…t0+K−1: XQ_i + LN(Z̄_i), where
+ * Z̄_i = ZQ_i − MG_i, ZQ = XQ·W + b (rows K… of Z) and MG the dual form's causal term (rows of Q from `mgAt`).
+ */
+function dualFormOutputs(
+  XQ: Float32Array, Z: Float32Array, Q: Float32Array, mgAt: number, t0: number, stride: number, head: Head, K: number, f: number, out: Float32Array,
+): void {
+  const { gamma, beta, offset } = head;
+  for (let i = 0; i < K; i++) {
+    const q0 = (t0 + i) * stride + offset, z0 = (K + i) * f, g0 = mgAt + i * f;
+    let mean = 0;
+    for (let c = 0; c < f; c++) mean += Z[z0 + c] - Q[g0 + c];
+    mean /= f;
+    let variance = 0;
+    for (let c = 0; c < f; c++) {
+      const d = Z[z0 + c] - Q[g0 + c] - mean;
+      variance += d * d;
+    }
+    const std = Math.sqrt(variance / f + 1e-6);
+    for (let c = 0; c < f; c++) out[q0 + c] = XQ[q0 + c] + gamma[c] * ((Z[z0 + c] - Q[g0 + c] - mean) / std) + beta[c];
+  }
 }

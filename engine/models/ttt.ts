@@ -19,13 +19,18 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
-import { checkWeights, type WeightMap, type WeightSpec, weightSize, weightTensor } from '../core/weights.js';
+import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import {
   applyInterleavedRope, causalConv, dense, depthwiseFilterOf, geluTanh, geluTanhGrad, interleavedRopeTables, layerNorm,
   rmsNorm, swiGluDense, transposeForDense,
 } from './blocks.js';
 import { tttLinearAlignedRun } from './ttt-linear-scan.js';
-import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, type ModelState } from './model.js';
+import {
+  assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult,
+} from './model.js';
+import {
+  checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
+} from './stage.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -159,6 +164,19 @@ export function tttWeightSpecs(c: TTTConfig): WeightSpec[] {
     }
   }
   return specs;
+}
+
+/**
+ * Estimated per-token cost of each layer and of the head (models/stage.ts), for balancing pipeline stages: the
+ * dense projections and MLP by their multiply-adds, the inner loop by its op count per head (on CPU backends it is
+ * bound by op dispatch, not arithmetic; the µs per head-token were measured with the `bench` preset on wasm).
+ */
+export function tttStageCosts(c: TTTConfig): StageCosts {
+  const C = c.hiddenSize, H = c.numAttentionHeads, I = c.intermediateSize, V = c.vocabSize;
+  const projections = 3 + (c.shareQk ? 0 : 1) + (c.useGate ? 1 : 0); // q, v, o (, k, g)
+  const dense = (projections * C * C + C * H + 3 * C * I) * denseMacMicros;
+  const inner = H * (c.tttLayerType === 'linear' ? 5 : 12);
+  return { layers: new Array<number>(c.numHiddenLayers).fill(dense + inner), head: C * V * denseMacMicros + V * logitMicros };
 }
 
 /** The inner model's weights (the TTT hidden state) for one layer, all heads: [H, ...]. */
@@ -371,32 +389,48 @@ export class TTTModel implements CausalLM<TTTState> {
   readonly family = 'ttt' as const;
   readonly vocabSize: number;
   readonly numLayers: number;
+  readonly hiddenSize: number;
   readonly parameterCount: number;
-  private readonly embed: tf.Tensor2D;
-  private readonly lmHead: tf.Tensor2D;
-  private readonly finalNorm: tf.Tensor1D;
+  readonly layerRange: LayerRange;
+  /** Held by the first stage (it embeds tokens); null elsewhere. */
+  private readonly embed: tf.Tensor2D | null;
+  /** Held by the last stage; null elsewhere. */
+  private readonly lmHead: tf.Tensor2D | null;
+  private readonly finalNorm: tf.Tensor1D | null;
+  /** This stage's layers, `layers[i]` being layer `layerRange.start + i` of the model. */
   private readonly layers: TTTLayerWeights[];
-  private readonly rope: { cos: tf.Tensor2D; sin: tf.Tensor2D; swap: tf.Tensor2D };
+  private readonly rope: ReturnType<typeof interleavedRopeTables>;
+  private readonly tokenEtaCache = new WeakMap<TTTLayerWeights, Float32Array>();
 
   /**
    * `tensors` may be checkpoint data (copied into tensors this model owns) or live tensors such as training
    * variables (borrowed: every derived weight below is built with tensor ops, so gradients reach the reference-named
-   * tensors; such a model is built inside `tf.tidy` and never disposed).
+   * tensors; such a model is built inside `tf.tidy` and never disposed). `range`: build only layers [start, end) as
+   * one stage of a pipeline (models/stage.ts); tensors of other layers may be absent from `tensors`.
    */
-  constructor(readonly config: TTTConfig, tensors: WeightMap, source = 'model.safetensors') {
-    checkWeights(source, tttWeightSpecs(config), tensors, { ignore: config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [] });
+  constructor(readonly config: TTTConfig, tensors: WeightMap, source = 'model.safetensors', range?: LayerRange) {
+    const L = config.numHiddenLayers;
+    this.layerRange = checkLayerRange(range, L, source);
+    const { start, end } = this.layerRange;
+    const allSpecs = tttWeightSpecs(config);
+    const embedding = 'model.embed_tokens.weight';
+    const specs = stageWeightSpecs(allSpecs, this.layerRange, L, { embedding, tied: config.tieWordEmbeddings });
+    tensors = tensorsForStage(tensors, allSpecs, specs);
+    checkWeights(source, specs, tensors, { ignore: config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [] });
     this.vocabSize = config.vocabSize;
-    this.numLayers = config.numHiddenLayers;
-    this.parameterCount = [...tensors.values()].reduce((n, t) => n + weightSize(t), 0)
-      - (config.tieWordEmbeddings && tensors.has('lm_head.weight') ? weightSize(tensors.get('lm_head.weight')!) : 0);
+    this.numLayers = L;
+    this.hiddenSize = config.hiddenSize;
+    this.parameterCount = stageParameterCount(specs, this.layerRange, embedding);
     const w = (name: string, shape?: number[]) => weightTensor(tensors, name, shape);
     const C = config.hiddenSize, H = config.numAttentionHeads, f = C / H, K = config.miniBatchSize;
-    this.embed = w('model.embed_tokens.weight') as tf.Tensor2D;
-    this.lmHead = tf.tidy(() => transposeForDense(config.tieWordEmbeddings ? this.embed : w('lm_head.weight'))); // [C, V]
-    this.finalNorm = w('model.norm.weight') as tf.Tensor1D;
+    const embed = start === 0 ? (w(embedding) as tf.Tensor2D) : null;
+    this.embed = embed;
+    // a tied head of a stage that does not embed reads the embedding once, here; tidy frees that copy
+    this.lmHead = end === L ? tf.tidy(() => transposeForDense(config.tieWordEmbeddings ? embed ?? w(embedding) : w('lm_head.weight'))) : null; // [C, V]
+    this.finalNorm = end === L ? (w('model.norm.weight') as tf.Tensor1D) : null;
     this.rope = interleavedRopeTables(config.miniBatchSize, f, config.ropeTheta);
     this.layers = [];
-    for (let l = 0; l < config.numHiddenLayers; l++) {
+    for (let l = start; l < end; l++) {
       const p = `model.layers.${l}.`, s = `${p}seq_modeling_block.`;
       // tidy frees the copies of checkpoint data that went into a fused weight (live tensors are never freed)
       const tokenEta = tf.tidy(() => tf.relu(tf.add(tokenIdxBase(K), w(`${s}learnable_token_idx`)))) as tf.Tensor1D; // [K]
@@ -455,17 +489,18 @@ export class TTTModel implements CausalLM<TTTState> {
   }
 
   forward(ids: Int32Array, state: TTTState, options: ForwardOptions = {}): ForwardResult<TTTState> {
-    assertTokenIds(ids, this.vocabSize, state.position);
-    const T = ids.length;
+    return forwardWhole(this, ids, state, options);
+  }
+
+  // ref: ttt.py TTTForCausalLM.forward / TTTModel.forward, for this stage's part of it
+  forwardStage(input: StageInput, state: TTTState, options: ForwardOptions = {}): StageResult<TTTState> {
+    const T = input instanceof Int32Array ? input.length : input.shape[0];
     const K = this.config.miniBatchSize;
     const primal = options.form === 'primal' || (options.form !== 'dual' && T === 1);
     const segments = splitSegments(state.position, T, K, primal);
-    const positions = new Int32Array(T);
-    for (let t = 0; t < T; t++) positions[t] = (state.position + t) % K; // RoPE restarts every mini-batch
-    const cos = tf.gather(this.rope.cos, positions); // [T, f]
-    const sin = tf.gather(this.rope.sin, positions); // [T, f]
+    const rope = this.ropeAt(state.position, T);
 
-    let x = tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
+    let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: TTTLayerState[] = [];
     const stats: tf.Tensor2D[] = [];
     const traces: LayerWeightTrace[] = [];
@@ -477,26 +512,32 @@ export class TTTModel implements CausalLM<TTTState> {
       firstMiniBatch: Math.floor(state.position / K),
     };
     for (let l = 0; l < this.layers.length; l++) {
-      const out = this.block(this.layers[l], state.layers[l], x, segments, cos, sin, want);
+      const out = this.block(this.layers[l], state.layers[l], x, segments, rope, want);
       x = out.x;
       layers.push(out.state);
       if (out.stats) stats.push(out.stats);
       if (out.trace) traces.push(out.trace);
     }
     const firstMiniBatch = want.firstMiniBatch;
-    const logits = dense(rmsNorm(x, this.finalNorm, this.config.rmsNormEps), this.lmHead); // [T, V]
+    const output = this.lmHead && this.finalNorm ? dense(rmsNorm(x, this.finalNorm, this.config.rmsNormEps), this.lmHead) : x; // [T, V] or [T, C]
     return {
-      logits,
+      output,
       state: { position: state.position + T, layers },
       ...(want.stats ? { innerLoop: { firstMiniBatch, perLayer: stats } } : {}),
       ...(want.weights ? { weightTrace: { firstMiniBatch, names: this.weightMetricColumns(), metrics: traces.map((t) => t.metrics), snapshots: traces.map((t) => t.snapshots) } } : {}),
     };
   }
 
+  /** [T, C] embeddings of token ids; only the first stage holds the table. */
+  private embedTokens(ids: Int32Array, position: number): tf.Tensor2D {
+    if (!this.embed) throw new Error(`TTT stage [${this.layerRange.start}, ${this.layerRange.end}) takes hidden states, not token ids`);
+    assertTokenIds(ids, this.vocabSize, position);
+    return tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
+  }
+
   // ref: ttt.py Block.forward
   private block(
-    lw: TTTLayerWeights, ls: TTTLayerState, x: tf.Tensor2D, segments: readonly Segment[],
-    cos: tf.Tensor2D, sin: tf.Tensor2D, want: TraceRequest,
+    lw: TTTLayerWeights, ls: TTTLayerState, x: tf.Tensor2D, segments: readonly Segment[], rope: ChunkRope, want: TraceRequest,
   ): { x: tf.Tensor2D; state: TTTLayerState } & LayerTrace {
     const eps = this.config.rmsNormEps;
     let preConvState = ls.preConv;
@@ -505,7 +546,7 @@ export class TTTModel implements CausalLM<TTTState> {
       x = tf.add(x, conv.y);
       preConvState = conv.state;
     }
-    const ttt = this.tttLayer(lw, ls, rmsNorm(x, lw.seqNorm, eps), segments, cos, sin, want);
+    const ttt = this.tttLayer(lw, ls, rmsNorm(x, lw.seqNorm, eps), segments, rope, want);
     x = tf.add(x, ttt.y);
     x = tf.add(x, swiGluDense(rmsNorm(x, lw.ffnNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown));
     return { x, state: { ...ttt.state, preConv: preConvState }, stats: ttt.stats, trace: ttt.trace };
@@ -513,8 +554,7 @@ export class TTTModel implements CausalLM<TTTState> {
 
   // ref: ttt.py TTTBase.forward
   private tttLayer(
-    lw: TTTLayerWeights, ls: TTTLayerState, X: tf.Tensor2D, segments: readonly Segment[],
-    cos: tf.Tensor2D, sin: tf.Tensor2D, want: TraceRequest,
+    lw: TTTLayerWeights, ls: TTTLayerState, X: tf.Tensor2D, segments: readonly Segment[], rope: ChunkRope, want: TraceRequest,
   ): { y: tf.Tensor2D; state: TTTLayerState } & LayerTrace {
     const { hiddenSize: C, numAttentionHeads: H, miniBatchSize: K } = this.config;
     const f = C / H, T = X.shape[0];
@@ -533,71 +573,93 @@ export class TTTModel implements CausalLM<TTTState> {
     }
     const XVflat = dense(X, lw.vProj); // [T, C]
     const lrLogits = dense(X, lw.lrProj); // [T, H]
-    const heads = (flat: tf.Tensor2D) => tf.transpose(tf.reshape(flat, [T, H, f]), [1, 0, 2]) as tf.Tensor3D; // [H, T, f]
-    const rope = (flat: tf.Tensor2D) => tf.transpose(applyInterleavedRope(tf.reshape(flat, [T, H, f]), cos, sin, this.rope.swap), [1, 0, 2]) as tf.Tensor3D;
-    const XQ = rope(XQflat), XK = rope(XKflat), XV = heads(XVflat); // [H, T, f] each
     // ref: ttt.py TTTBase.get_eta — ttt_lr_eta = base_lr · sigmoid(X θ_lr + b) / head_dim
-    const lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f); // [T, H]
-    const lrRow = tf.reshape(tf.transpose(lrEta), [H, 1, T]) as tf.Tensor3D; // [H, 1, T]
+    const lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f) as tf.Tensor2D; // [T, H]
+    const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
+    // whole mini-batches take the CPU layout of ttt-linear-scan.ts, on the projections read back token-major once
+    const tokenMajor = groups.some((g) => g.aligned) ? this.tokenMajorInputs(XQflat, XKflat, XVflat, lrEta, rope.positions) : null;
+    const wholeChunkAligned = groups.length === 1 && groups[0].aligned && ls.grads === null;
+    // the general path's inputs, token-major so that a segment's rows are one contiguous slice; made only when needed
+    let tokenRows: { XQ: tf.Tensor3D; XK: tf.Tensor3D; XV: tf.Tensor3D } | null = null;
+    const general = () => (tokenRows ??= {
+      XQ: applyInterleavedRope(tf.reshape(XQflat, [T, H, f]), rope.cos(), rope.sin(), this.rope.swap), // [T, H, f]
+      XK: applyInterleavedRope(tf.reshape(XKflat, [T, H, f]), rope.cos(), rope.sin(), this.rope.swap), // [T, H, f]
+      XV: tf.reshape(XVflat, [T, H, f]) as tf.Tensor3D, // [T, H, f]
+    });
 
     const norm: InnerNorm = lw;
     let params = ls.params;
     let grads = ls.grads;
-    const outs: tf.Tensor3D[] = [];
+    const outs: tf.Tensor3D[] = []; // [H, k, f] per segment, unless the whole chunk took the CPU layout
+    let wholeOut: tf.Tensor2D | null = null; // [T, C] when it did
     const stats: tf.Tensor2D[] = [];
     const metrics: tf.Tensor2D[] = []; // weight metrics after each mini-batch that ends in this chunk
     const snapshots: { miniBatch: number; weights: Record<string, tf.Tensor3D> }[] = [];
     let miniBatch = want.firstMiniBatch; // absolute index of the next mini-batch to finish
-    const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
-    const sizes = groups.map((g) => g.length);
-    const byGroup = (t: tf.Tensor3D, axis: number) => (sizes.length > 1 ? (tf.split(t, sizes, axis) as tf.Tensor3D[]) : [t]);
-    const XQg = byGroup(XQ, 1), XKg = byGroup(XK, 1), XVg = byGroup(XV, 1), lrg = byGroup(lrRow, 2);
-    groups.forEach((group, g) => {
-      if (group.aligned && grads === null) {
+    let start = 0; // first token of the group in the chunk
+    for (const group of groups) {
+      const t0 = start;
+      start += group.length;
+      if (group.aligned && grads === null && tokenMajor) {
+        const slice = (a: Float32Array, width: number) => a.subarray(t0 * width, (t0 + group.length) * width);
         const run = tttLinearAlignedRun({
-          XQ: XQg[g], XK: XKg[g], XV: XVg[g], lr: lrg[g], tokenEtaTril: lw.tokenEtaTril, W1: params.W1, b1: params.b1,
-          W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias, K, stats: want.stats, metrics: want.weights,
-          snapshotAt: want.snapshots ? (index) => want.snapshots!.has(miniBatch + index) : undefined,
+          XQ: slice(tokenMajor.XQ, C), XK: slice(tokenMajor.XK, C), XV: slice(tokenMajor.XV, C), lr: slice(tokenMajor.lr, H), T: group.length, H, K,
+          tokenEta: this.tokenEtaData(lw), W1: params.W1, b1: params.b1, W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias,
+          stats: want.stats, metrics: want.weights, snapshotAt: want.snapshots ? (index) => want.snapshots!.has(miniBatch + index) : undefined,
         });
-        outs.push(run.out);
+        if (wholeChunkAligned) wholeOut = tf.tensor2d(run.out, [T, C]);
+        else outs.push(tf.transpose(tf.tensor3d(run.out, [group.length, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
         params = { W1: run.W1, b1: run.b1 };
         if (run.stats) stats.push(run.stats);
         if (run.metrics) metrics.push(run.metrics);
         for (const snap of run.snapshots) snapshots.push({ miniBatch: miniBatch + snap.index, weights: { W1: snap.W1 } });
         miniBatch += group.length / K;
-        return;
+        continue;
       }
-      const pieces = group.segments.map((seg) => seg.length);
-      const bySegment = (t: tf.Tensor3D, axis: number) => (pieces.length > 1 ? (tf.split(t, pieces, axis) as tf.Tensor3D[]) : [t]);
-      const XQs = bySegment(XQg[g], 1), XKs = bySegment(XKg[g], 1), XVs = bySegment(XVg[g], 1), lrs = bySegment(lrg[g], 2);
-      group.segments.forEach((seg, i) => {
-        const s: SegmentInputs = { XQ: XQs[i], XK: XKs[i], XV: XVs[i], lr: lrs[i], offset: seg.offset };
+      let at = t0;
+      const { XQ, XK, XV } = general(); // outside the segments' tidies, which would free it
+      for (const seg of group.segments) {
+        const from = at;
+        at += seg.length;
         const last = seg.offset + seg.length - 1;
-        let next: InnerParams | null = null;
-        if (seg.primal) {
-          const r = tttPrimalFormToken(params, grads, s, norm, lw.tokenEtaAt[seg.offset]);
-          outs.push(r.out);
-          grads = r.grads;
-          if (last === K - 1) next = r.tokenParams;
-        } else {
-          const r = tttDualFormSegment(params, grads, s, norm, this.tokenEtaTril(lw, seg.offset, seg.length));
-          outs.push(r.out);
-          grads = r.grads;
-          if (last === K - 1) next = applyGrads(params, r.grads, lw.tokenEtaAt[K - 1]);
+        const finishes = last === K - 1;
+        const snapshot = finishes && want.snapshots?.has(miniBatch) === true;
+        // one tidy per segment: a long chunk of the general path holds one segment's intermediates at a time
+        const step = tf.tidy(() => {
+          const piece = (t: tf.Tensor3D) => tf.transpose(tf.slice(t, [from, 0, 0], [seg.length, H, f]), [1, 0, 2]) as tf.Tensor3D; // [H, k, f]
+          const lrPiece = tf.reshape(tf.transpose(tf.slice(lrEta, [from, 0], [seg.length, H])), [H, 1, seg.length]) as tf.Tensor3D; // [H, 1, k]
+          const s: SegmentInputs = { XQ: piece(XQ), XK: piece(XK), XV: piece(XV), lr: lrPiece, offset: seg.offset };
+          let out: tf.Tensor3D, stepGrads: InnerGrads, next: InnerParams | undefined;
+          if (seg.primal) {
+            const r = tttPrimalFormToken(params, grads, s, norm, lw.tokenEtaAt[seg.offset]);
+            [out, stepGrads, next] = [r.out, r.grads, finishes ? r.tokenParams : undefined];
+          } else {
+            const r = tttDualFormSegment(params, grads, s, norm, this.tokenEtaTril(lw, seg.offset, seg.length));
+            [out, stepGrads, next] = [r.out, r.grads, finishes ? applyGrads(params, r.grads, lw.tokenEtaAt[K - 1]) : undefined];
+          }
+          const result: SegmentStep = !next ? { out, grads: stepGrads } : {
+            out, next,
+            stats: want.stats ? (tf.expandDims(this.innerLoopStats(lw, params, next, s), 0) as tf.Tensor2D) : undefined,
+            metrics: want.weights ? weightMetricsRow(lw.init, params, next) : undefined,
+            // clones: the caller disposes snapshots, while `next` lives on as the carried state
+            snapshot: snapshot ? { W1: tf.clone(next.W1), ...(next.W2 ? { W2: tf.clone(next.W2) } : {}) } : undefined,
+          };
+          return result as unknown as tf.TensorContainer;
+        }) as unknown as SegmentStep;
+        outs.push(step.out);
+        if (!step.next) {
+          grads = step.grads!;
+          continue;
         }
-        if (next) {
-          if (want.stats) stats.push(tf.expandDims(this.innerLoopStats(lw, params, next, s), 0) as tf.Tensor2D);
-          if (want.weights) metrics.push(weightMetricsRow(lw.init, params, next));
-          // clones: the caller disposes snapshots, while `next` lives on as the carried state
-          if (want.snapshots?.has(miniBatch)) snapshots.push({ miniBatch, weights: { W1: tf.clone(next.W1), ...(next.W2 ? { W2: tf.clone(next.W2) } : {}) } });
-          miniBatch += 1;
-          params = next;
-          grads = null;
-        }
-      });
-    });
-    const Z = outs.length > 1 ? tf.concat(outs, 1) : outs[0]; // [H, T, f]
-    let y = tf.reshape(tf.transpose(Z, [1, 0, 2]), [T, C]) as tf.Tensor2D; // [T, C]
+        if (step.stats) stats.push(step.stats);
+        if (step.metrics) metrics.push(step.metrics);
+        if (step.snapshot) snapshots.push({ miniBatch, weights: step.snapshot });
+        miniBatch += 1;
+        params = step.next;
+        grads = null;
+      }
+    }
+    let y = wholeOut ?? (tf.reshape(tf.transpose(outs.length > 1 ? tf.concat(outs, 1) : outs[0], [1, 0, 2]), [T, C]) as tf.Tensor2D); // [T, C]
     y = layerNorm(y, lw.postNormWeight, lw.postNormBias, 1e-6);
     if (lw.gProj) y = tf.mul(geluTanh(dense(X, lw.gProj)), y); // ref: ttt.py TTTBase.apply_gate
     return {
@@ -608,6 +670,56 @@ export class TTTModel implements CausalLM<TTTState> {
         ? { metrics: metrics.length ? tf.concat(metrics, 0) as tf.Tensor2D : tf.zeros([0, this.weightMetricColumns().length]) as tf.Tensor2D, snapshots }
         : undefined,
     };
+  }
+
+  /** token_eta [K] as plain numbers (column 0 of tril(token_eta)), read back once per layer, for the CPU layout. */
+  private tokenEtaData(lw: TTTLayerWeights): Float32Array {
+    let data = this.tokenEtaCache.get(lw);
+    if (!data) {
+      const K = this.config.miniBatchSize, tril = lw.tokenEtaTril.dataSync() as Float32Array;
+      data = Float32Array.from({ length: K }, (_, i) => tril[i * K]);
+      this.tokenEtaCache.set(lw, data);
+    }
+    return data;
+  }
+
+  /** RoPE for the chunk's tokens (positions restart every mini-batch); the tables are gathered only if asked for. */
+  private ropeAt(position: number, T: number): ChunkRope {
+    const K = this.config.miniBatchSize;
+    const positions = new Int32Array(T);
+    for (let t = 0; t < T; t++) positions[t] = (position + t) % K;
+    let cos: tf.Tensor2D | null = null, sin: tf.Tensor2D | null = null;
+    return {
+      positions,
+      cos: () => (cos ??= tf.gather(this.rope.cos, positions)), // [T, f]
+      sin: () => (sin ??= tf.gather(this.rope.sin, positions)), // [T, f]
+    };
+  }
+
+  /**
+   * The inputs of ttt-linear-scan.ts: the projections read back token-major ([T, H, f] flat), RoPE applied here
+   * in JavaScript (rope(x) = x·cos + swapPairs(x)·sin, as `applyInterleavedRope`), and ttt_lr_eta [T, H].
+   */
+  private tokenMajorInputs(XQ: tf.Tensor2D, XK: tf.Tensor2D, XV: tf.Tensor2D, lr: tf.Tensor2D, positions: Int32Array) {
+    const { hiddenSize: C, numAttentionHeads: H } = this.config;
+    const f = C / H;
+    const { cosData, sinData } = this.rope;
+    const roped = (t: tf.Tensor2D) => {
+      const x = t.dataSync() as Float32Array;
+      const out = new Float32Array(x.length); // never in place: on the cpu backend dataSync returns the tensor's own storage
+      for (let tok = 0; tok < positions.length; tok++) {
+        const r0 = positions[tok] * f;
+        for (let h = 0; h < H; h++) {
+          const o = tok * C + h * f;
+          for (let i = 0; i < f; i += 2) {
+            out[o + i] = x[o + i] * cosData[r0 + i] + x[o + i + 1] * sinData[r0 + i];
+            out[o + i + 1] = x[o + i + 1] * cosData[r0 + i + 1] + x[o + i] * sinData[r0 + i + 1];
+          }
+        }
+      }
+      return out;
+    };
+    return { XQ: roped(XQ), XK: roped(XK), XV: XV.dataSync() as Float32Array, lr: lr.dataSync() as Float32Array };
   }
 
   private weightMetricColumns(): string[] {
@@ -629,7 +741,8 @@ export class TTTModel implements CausalLM<TTTState> {
   }
 
   dispose(): void {
-    const owned: tf.Tensor[] = [this.embed, this.lmHead, this.finalNorm, this.rope.cos, this.rope.sin, this.rope.swap];
+    const owned: tf.Tensor[] = [this.rope.cos, this.rope.sin, this.rope.swap];
+    for (const t of [this.embed, this.lmHead, this.finalNorm]) if (t) owned.push(t);
     for (const lw of this.layers) owned.push(...tf.tensor_util.getTensorsInContainer(lw as unknown as tf.TensorContainer));
     tf.dispose(owned);
   }
@@ -637,6 +750,25 @@ export class TTTModel implements CausalLM<TTTState> {
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
+
+/** What one segment of the general path leaves behind: its outputs, and the state after it. */
+interface SegmentStep {
+  readonly out: tf.Tensor3D; // [H, k, f]
+  /** The gradient sums carried on (the mini-batch is unfinished). */
+  readonly grads?: InnerGrads;
+  /** The weights after the mini-batch (it finished here), with what was asked about it. */
+  readonly next?: InnerParams;
+  readonly stats?: tf.Tensor2D;
+  readonly metrics?: tf.Tensor2D;
+  readonly snapshot?: Record<string, tf.Tensor3D>;
+}
+
+/** The chunk's RoPE: each token's position inside its mini-batch, and the [T, f] tables when a path needs them. */
+interface ChunkRope {
+  readonly positions: Int32Array;
+  cos(): tf.Tensor2D;
+  sin(): tf.Tensor2D;
+}
 
 interface TraceRequest {
   readonly stats: boolean;

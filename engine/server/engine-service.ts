@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { BackendInfo } from '../core/backend.js';
+import { type BackendInfo, describeBackend, probeBackends } from '../core/backend.js';
 import { workbenchError, WorkbenchError } from '../core/errors.js';
 import { createTokenizer, encodeDocument } from '../core/tokenizers/index.js';
 import { analyzeBook } from '../analysis/analyze.js';
@@ -13,10 +13,11 @@ import { readSnapshots } from '../analysis/snapshots.js';
 import { readTokens } from '../analysis/tokens.js';
 import { listRunDirs, newRunId, readManifest, readSeries, summarize, withLiveness } from '../analysis/run-store.js';
 import { preview, readBook } from '../io/book.js';
-import { checkpointSize } from '../io/checkpoint.js';
+import { checkpointSize, tiedHeadOf } from '../io/checkpoint.js';
 import { describeModel } from '../io/load-model.js';
 import type { BookInfo, MethodParams, ModelInfo, NotificationName, NotificationParams, RunSummary } from '../protocol.js';
 import { JobQueue } from '../runtime/job-queue.js';
+import { defaultStageCount } from '../runtime/stage-plan.js';
 import { trainModel } from '../train/train.js';
 import type { HandlerContext, Handlers } from './rpc-server.js';
 
@@ -78,7 +79,7 @@ export class EngineService {
 
   private async modelInfo(dir: string): Promise<ModelInfo> {
     const description = await describeModel(dir);
-    const size = await checkpointSize(dir);
+    const size = await checkpointSize(dir, tiedHeadOf(description.details));
     return { dir, name: basename(dir), ...description, parameters: size.parameters, bytesOnDisk: size.bytesOnDisk, details: { ...description.details } };
   }
 
@@ -96,6 +97,12 @@ export class EngineService {
       modelsDir: join(this.options.dataDir, 'models'),
       runsDir: this.runsDir,
       booksDir: join(this.options.dataDir, 'books'),
+    }),
+
+    // probed, not started: each run's workers start their own TensorFlow.js on the backend it names
+    listBackends: async () => ({
+      default: this.options.backend.name,
+      backends: (await probeBackends()).map((b) => ({ ...b, defaultStages: defaultStageCount(b.name) })),
     }),
 
     listModels: async () => {
@@ -147,14 +154,16 @@ export class EngineService {
       });
       const models = params.models.map((m) => resolve(m));
       for (const dir of models) await describeModel(dir); // a bad model fails the request, not the run
+      // so does a backend that cannot start here; the engine's own needs no second look
+      const backend = params.backend === undefined || params.backend === this.options.backend.name ? this.options.backend : await describeBackend(params.backend);
       const runId = newRunId();
       this.queued.set(runId, {
-        id: runId, dir: join(this.runsDir, runId), status: 'queued', createdAt: new Date().toISOString(), book: basename(book), tokens: 0,
+        id: runId, dir: join(this.runsDir, runId), status: 'queued', createdAt: new Date().toISOString(), book: basename(book), tokens: 0, backend,
         models: models.map((dir) => ({ name: basename(dir), family: 'ttt' as const, status: 'queued' as const, tokensDone: 0, bitsPerByte: null })),
       });
       this.queue.enqueue({
         id: runId,
-        run: (signal) => this.runAnalysis(runId, book, models, params, signal),
+        run: (signal) => this.runAnalysis(runId, book, models, { ...params, backend }, signal),
         onCancelledWhileQueued: () => {
           this.queued.delete(runId);
           this.broadcast('runFinished', { runId, status: 'cancelled' });
@@ -233,14 +242,14 @@ export class EngineService {
 
   private async runAnalysis(
     runId: string, book: string, models: string[],
-    params: { maxTokens?: number; window?: number; innerLoop?: boolean }, signal: AbortSignal,
+    params: { maxTokens?: number; window?: number; innerLoop?: boolean; stages?: number; backend: BackendInfo }, signal: AbortSignal,
   ): Promise<void> {
     let lastSent = 0;
     let lastModel = -1;
     try {
       const { manifest } = await analyzeBook({
         book, models, runId, runsDir: this.runsDir, maxTokens: params.maxTokens, window: params.window, innerLoop: params.innerLoop,
-        backend: this.options.backend, versions: this.options.versions, signal,
+        backend: params.backend, stages: params.stages, versions: this.options.versions, signal,
         onStart: () => this.queued.delete(runId),
         onProgress: (p) => {
           const now = performance.now();

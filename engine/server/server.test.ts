@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { selectBackend } from '../core/backend.js';
+import { availableParallelism } from 'node:os';
+import { backendOrder, selectBackend, useWebGPUProbe } from '../core/backend.js';
 import { EngineError, errorCodes, type NotificationName, RpcClient } from '../protocol.js';
 import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-models.js';
 import { EngineService } from './engine-service.js';
@@ -105,6 +106,41 @@ describe('engine JSON-RPC', () => {
     // at most ~20 notifications a second: 2048 tokens in chunks of 512 is far below that anyway
     expect(events.filter((e) => e.method === 'progress').length).toBeLessThan(40);
     await expect(client.call('getRun', { runId: 'no-such-run' })).rejects.toThrow(EngineError);
+    close();
+  });
+
+  it('lists the backends and runs on the one picked, split into the stages asked for', async () => {
+    const { client, events, close } = connect();
+    // a software adapter, as lavapipe gives one: listed (to be picked by name), never the automatic choice
+    const adapter = { vendor: 'mesa', architecture: 'software', description: 'llvmpipe', software: true };
+    useWebGPUProbe(async () => ({ ok: true, fromDawn: true, adapter }));
+    const listed = await client.call('listBackends', {});
+    expect(listed.default).toBe('wasm');
+    expect(listed.backends.map((b) => b.name)).toEqual([...backendOrder]);
+    expect(listed.backends.find((b) => b.name === 'webgpu')).toEqual({ name: 'webgpu', available: true, reason: null, adapter, defaultStages: 1 });
+    expect(listed.backends.find((b) => b.name === 'cpu')).toEqual({ name: 'cpu', available: true, reason: null, defaultStages: availableParallelism() });
+
+    const { runId } = await client.call('startAnalysis', { book, models: [model], maxTokens: 300, backend: 'cpu', stages: 1 });
+    expect((await client.call('listRuns', {})).runs.find((r) => r.id === runId)?.backend?.name).toBe('cpu');
+    await until(() => events.some((e) => e.method === 'runFinished' && (e.params as { runId: string }).runId === runId));
+    const { manifest } = await client.call('getRun', { runId });
+    expect(manifest.status).toBe('finished');
+    expect(manifest.backend).toMatchObject({ name: 'cpu', detail: 'plain JavaScript' });
+    expect(manifest.models[0].stages).toEqual([{ start: 0, end: 2 }]);
+    const summary = (await client.call('listRuns', {})).runs.find((r) => r.id === runId)!;
+    expect(summary.backend?.name).toBe('cpu');
+    expect(summary.models[0].stages).toEqual([{ start: 0, end: 2 }]);
+
+    // a backend that cannot start here fails the request in one line; bad values fail validation
+    useWebGPUProbe(async () => ({ ok: false, reason: 'Dawn found no Vulkan, Metal or D3D12 adapter' }));
+    const refused = client.call('startAnalysis', { book, models: [model], backend: 'webgpu' });
+    await expect(refused).rejects.toMatchObject({ code: errorCodes.requestFailed, message: expect.stringMatching(/^backend "webgpu" is not available \(Dawn found no .*\); available: .*wasm, cpu$/) });
+    const server = createRpcServer(service.handlers, () => undefined);
+    for (const params of [{ backend: 'tpu' }, { stages: 0 }, { stages: 1.5 }]) {
+      const reply = JSON.parse((await server.handle(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'startAnalysis', params: { book, models: [model], ...params } })))!) as { error: { code: number; message: string } };
+      expect(reply.error.code).toBe(errorCodes.invalidParams);
+      expect(reply.error.message).toMatch(new RegExp(`^invalid params for startAnalysis: ${Object.keys(params)[0]} `));
+    }
     close();
   });
 

@@ -10,13 +10,14 @@ import { useAnalysisStore } from '../stores/analysis.js';
 import { useConnectionStore } from '../stores/connection.js';
 import { useDocumentsStore } from '../stores/documents.js';
 import { useRunsStore } from '../stores/runs.js';
+import { setBackendChoice, setStagesChoice, useSettingsStore } from '../stores/settings.js';
 import { useViewStore } from '../stores/view.js';
 import type { ConnectionStatus, EngineTransport } from '../transport/types.js';
 import { connect } from './connect.js';
 import { openBookAt } from './library.js';
 import { cancelRun, openRun, runAnalysis } from './runs.js';
 
-const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useViewStore] as const;
+const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useSettingsStore, useViewStore] as const;
 
 /** A transport answering from a table, recording requests; `emit` plays engine notifications. */
 function fakeTransport(answers: Partial<Record<MethodName, (params: never) => unknown>>) {
@@ -61,7 +62,8 @@ describe('renderer commands', () => {
       info: () => ({ engine: 'ttt-workbench', backend: manifest.backend }),
       listBooks: () => ({ books: [bookInfo] }),
       listModels: () => ({ models: [modelInfo] }),
-      listRuns: () => ({ runs: [] }),
+      listBackends: () => ({ default: 'wasm', backends: [] }),
+      listRuns: () => ({ runs: useRunsStore.getState().runs }), // the engine lists what the page knows of
       startAnalysis: () => ({ runId: 'r1' }),
       cancel: () => ({ cancelled: true }),
     });
@@ -84,6 +86,51 @@ describe('renderer commands', () => {
     expect(useRunsStore.getState().runs[0].status).toBe('cancelled');
     fake.notify('runFailed', { runId: 'r1', message: 'out of memory' });
     expect(useViewStore.getState().banner?.message).toBe('Run failed: out of memory');
+  });
+
+  it('lists the engine\'s backends on connecting, runs where the settings say, and shows where each model runs', async () => {
+    const lavapipe = { vendor: 'mesa', architecture: 'software', description: 'llvmpipe', software: true };
+    const backends = [
+      { name: 'tensorflow', available: false, reason: 'the optional package @tensorflow/tfjs-node is not installed', defaultStages: 1 },
+      { name: 'webgpu', available: true, reason: null, adapter: lavapipe, defaultStages: 1 },
+      { name: 'wasm', available: true, reason: null, defaultStages: 2 },
+      { name: 'cpu', available: true, reason: null, defaultStages: 2 },
+    ];
+    const runs: unknown[] = [];
+    const fake = fakeTransport({
+      info: () => ({ engine: 'ttt-workbench', backend: manifest.backend }),
+      listBackends: () => ({ default: 'wasm', backends }),
+      listBooks: () => ({ books: [bookInfo] }),
+      listModels: () => ({ models: [modelInfo] }),
+      listRuns: () => ({ runs }),
+      startAnalysis: () => ({ runId: 'r2' }),
+    });
+    setBackendChoice('tensorflow'); // picked before, and now it cannot start
+    connect(fake.transport);
+    fake.setStatus('connected');
+    await flush();
+    expect(useConnectionStore.getState()).toMatchObject({ defaultBackend: 'wasm', backends });
+    expect(useSettingsStore.getState().backend).toBeNull();
+
+    await runAnalysis();
+    expect(fake.calls.find((c) => c.method === 'startAnalysis')?.params).toEqual({ book: '/b/a.txt', models: ['/m/tiny'] });
+    setBackendChoice('cpu');
+    setStagesChoice(2);
+    await runAnalysis();
+    expect(fake.calls.filter((c) => c.method === 'startAnalysis').at(-1)?.params).toEqual({ book: '/b/a.txt', models: ['/m/tiny'], backend: 'cpu', stages: 2 });
+
+    // when a model starts, the engine's list (with its stages) is fetched again, once per model
+    const stages = [{ start: 0, end: 1 }, { start: 1, end: 2 }];
+    runs.push({
+      id: 'r2', dir: '/runs/r2', status: 'running', createdAt: '2026-01-01T00:00:00Z', book: 'a.txt', tokens: 100, backend: { ...manifest.backend, name: 'cpu' },
+      models: [{ name: 'tiny', family: 'ttt', status: 'running', tokensDone: 0, bitsPerByte: null, stages }],
+    });
+    const listed = () => fake.calls.filter((c) => c.method === 'listRuns').length;
+    const before = listed();
+    for (const tokensDone of [10, 20]) fake.notify('progress', { runId: 'r2', model: 'tiny', modelIndex: 0, models: 1, tokensDone, tokensTotal: 100, tokensPerSecond: 10, etaSeconds: 5 });
+    await flush();
+    expect(listed()).toBe(before + 1);
+    expect(useRunsStore.getState().runs[0]).toMatchObject({ id: 'r2', backend: { name: 'cpu' }, models: [{ stages }] });
   });
 
   it('puts perplexity curves in the series buffers and reports failures in the banner', async () => {

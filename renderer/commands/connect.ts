@@ -3,6 +3,7 @@ import type { AppCommand, WorkbenchApi } from '../../electron/api.js';
 import { setConnectionStatus, setEngineInfo, setTransportKind, useConnectionStore } from '../stores/connection.js';
 import { showScreen, useViewStore } from '../stores/view.js';
 import type { EngineTransport } from '../transport/types.js';
+import { loadBackends } from './backends.js';
 import { attempt, request, useTransport } from './engine.js';
 import { addModelAt, loadLibrary, openBookAt } from './library.js';
 import { handleNotification, loadRun, refreshRuns, runAnalysis } from './runs.js';
@@ -11,7 +12,7 @@ import { handleNotification, loadRun, refreshRuns, runAnalysis } from './runs.js
 export async function loadEverything(): Promise<void> {
   const info = await attempt('info', () => request('info', {}));
   if (info) setEngineInfo(info.engine, info.backend);
-  await Promise.all([loadLibrary(), refreshRuns()]);
+  await Promise.all([loadLibrary(), refreshRuns(), loadBackends()]);
   const { runId } = useViewStore.getState();
   if (runId) await loadRun(runId);
 }

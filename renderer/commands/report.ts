@@ -8,6 +8,7 @@ import {
   baseLayout, type Figure, innerLoopFigure, pcaFigure, perplexityFigure, spectraFigure, stateFigure, stateTitle, weightChangeFigure,
 } from '../lib/figures.js';
 import { formatBitsPerByte, formatCount, formatDuration, formatRate } from '../lib/format.js';
+import { backendDetails, formatStages } from '../lib/placement.js';
 import { plotly } from '../lib/plotly.js';
 import { type ReportFigure, reportHtml, type ReportTable } from '../lib/report-html.js';
 import { innerLoopSpecs, stateSpec, weightSpecs } from './analysis.js';
@@ -61,11 +62,12 @@ function tables(manifest: RunManifest, comparison: Comparison): ReportTable[] {
   return [
     {
       caption: 'Models',
-      head: ['Model', 'Architecture', 'Tokenizer', 'Status', 'Tokens', 'Bits per byte', 'Speed', 'Time', 'Parameters'],
+      head: ['Model', 'Architecture', 'Tokenizer', 'Status', 'Tokens', 'Bits per byte', 'Speed', 'Time', 'Parameters', 'Ran on'],
       numeric: [4, 5, 6, 7, 8],
       rows: manifest.models.map((m) => [
         m.name, m.architecture, m.tokenizer, m.status, `${formatCount(m.tokensDone)} / ${formatCount(m.tokensTotal)}`, formatBitsPerByte(m.bitsPerByte),
         formatRate(m.tokensPerSecond), formatDuration(m.wallSeconds), formatCount(m.parameters),
+        [manifest.backend.name, ...(m.stages?.length ? [formatStages(m.stages)] : [])].join(' · '),
       ]),
     },
     {
@@ -83,7 +85,7 @@ function settings(manifest: RunManifest): [string, string][] {
     ['Book', manifest.book.path], ['Book SHA-256', manifest.book.sha256], ['Book size', `${manifest.book.bytes} bytes, ${manifest.book.tokens} tokens`],
     ['Max tokens', String(manifest.settings.maxTokens ?? 'all')], ['Chunk', `${manifest.settings.chunkTokens} tokens`],
     ['Window', manifest.settings.window ? `${manifest.settings.window} tokens` : 'full context'], ['Inner-loop statistics', manifest.settings.innerLoop ? 'on' : 'off'],
-    ['Backend', `${manifest.backend.name} (${manifest.backend.threads} thread${manifest.backend.threads > 1 ? 's' : ''}, TF.js ${manifest.backend.tfjsVersion}) ${manifest.backend.detail}`.trim()],
+    ['Backend', backendDetails(manifest.backend)],
     ...manifest.models.map((m): [string, string] => [`Model ${m.name}`, m.dir]),
     ...Object.entries(manifest.versions).map(([k, v]): [string, string] => [`Version of ${k}`, v]),
   ];

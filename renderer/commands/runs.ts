@@ -3,7 +3,8 @@ import type { NotificationName, NotificationParams } from '../../engine/protocol
 import { clearBlocks } from '../series/tokens.js';
 import { resetAnalysis } from '../stores/analysis.js';
 import { useDocumentsStore } from '../stores/documents.js';
-import { addQueuedRun, applyProgress, setManifest, setRunStatus, setRuns } from '../stores/runs.js';
+import { addQueuedRun, applyProgress, setManifest, setRunStatus, setRuns, useRunsStore } from '../stores/runs.js';
+import { useSettingsStore } from '../stores/settings.js';
 import { showBanner, showRun, showScreen, useViewStore } from '../stores/view.js';
 import { loadTab } from './analysis.js';
 import { attempt, request } from './engine.js';
@@ -15,12 +16,14 @@ export async function refreshRuns(): Promise<void> {
   if (listed) setRuns(listed.runs);
 }
 
-/** Runs every selected model over the open book, as one run queued behind any other. */
+/** Runs every selected model over the open book, as one run queued behind any other, where the settings say. */
 export async function runAnalysis(): Promise<void> {
   const { openBook, selectedModels, books, models } = useDocumentsStore.getState();
   if (!openBook) return showBanner('Open a book first (Library → Open book).');
   if (selectedModels.length === 0) return showBanner('Select at least one model (Models).');
-  const started = await attempt('runAnalysis', () => request('startAnalysis', { book: openBook, models: [...selectedModels] }));
+  const { backend, stages } = useSettingsStore.getState(); // null: the engine decides
+  const params = { book: openBook, models: [...selectedModels], ...(backend ? { backend } : {}), ...(stages ? { stages } : {}) };
+  const started = await attempt('runAnalysis', () => request('startAnalysis', params));
   if (!started) return;
   const book = books.find((b) => b.path === openBook);
   addQueuedRun({
@@ -58,7 +61,10 @@ export function handleNotification<N extends NotificationName>(method: N, params
   const viewed = useViewStore.getState().runId;
   if (method === 'progress') {
     const progress = params as NotificationParams<'progress'>;
+    // a model that just started has its stages in the engine's list: reload it to show where the model runs
+    const before = useRunsStore.getState().progress[progress.runId];
     applyProgress(progress);
+    if (before?.modelIndex !== progress.modelIndex) void refreshRuns();
     if (progress.runId === viewed && Date.now() - lastLiveRefresh > liveRefreshMs) {
       lastLiveRefresh = Date.now();
       void loadRun(progress.runId);

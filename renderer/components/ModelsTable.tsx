@@ -1,9 +1,16 @@
-/** A run's models with their summary figures. */
+/** A run's models with their summary figures and where each ran (backend, adapter, pipeline stages). */
 import { memo } from 'react';
-import type { RunModel } from '../../engine/protocol.js';
+import type { BackendInfo, RunModel } from '../../engine/protocol.js';
 import { formatBitsPerByte, formatCount, formatDuration, formatRate } from '../lib/format.js';
+import { formatStages } from '../lib/placement.js';
+import { BackendTag } from './BackendTag.js';
 
-export const ModelsTable = memo(function ModelsTable({ models }: { readonly models: readonly RunModel[] }) {
+export interface ModelsTableProps {
+  readonly models: readonly RunModel[];
+  readonly backend: BackendInfo;
+}
+
+export const ModelsTable = memo(function ModelsTable({ models, backend }: ModelsTableProps) {
   return (
     <table className="table table-compact" aria-label="Models in this run">
       <thead>
@@ -16,6 +23,7 @@ export const ModelsTable = memo(function ModelsTable({ models }: { readonly mode
           <th scope="col" className="num">Speed</th>
           <th scope="col" className="num">Time</th>
           <th scope="col" className="num">Parameters</th>
+          <th scope="col">Ran on</th>
         </tr>
       </thead>
       <tbody>
@@ -29,6 +37,7 @@ export const ModelsTable = memo(function ModelsTable({ models }: { readonly mode
             <td className="num">{formatRate(m.tokensPerSecond)}</td>
             <td className="num">{formatDuration(m.wallSeconds)}</td>
             <td className="num">{formatCount(m.parameters)}</td>
+            <td className="nowrap" data-testid="model-placement"><BackendTag backend={backend} />{m.stages && m.stages.length > 0 && ` · ${formatStages(m.stages)}`}</td>
           </tr>
         ))}
       </tbody>

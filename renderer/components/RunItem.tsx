@@ -1,10 +1,12 @@
-/** One run in the queue/history: book and models, status, progress, speed, ETA, cancel. */
+/** One run in the queue/history: book and models, status, where it runs, progress, speed, ETA, cancel. */
 import { memo } from 'react';
 import type { RunSummary } from '../../engine/protocol.js';
 import { cancelRun, openRun } from '../commands/runs.js';
 import { formatDuration, formatRate, formatTime, formatTokens } from '../lib/format.js';
+import { formatStages, summarizeStages } from '../lib/placement.js';
 import { isActive, type RunProgress, runEtaSeconds, runFraction } from '../stores/runs.js';
 import { useViewStore } from '../stores/view.js';
+import { BackendTag } from './BackendTag.js';
 import { ProgressBar } from './ProgressBar.js';
 
 export interface RunItemProps {
@@ -23,6 +25,7 @@ export const RunItem = memo(function RunItem({ run, progress }: RunItemProps) {
   const live = isActive(run.status);
   const fraction = runFraction(run, progress);
   const current = progress ? run.models[progress.modelIndex]?.name ?? progress.model : null;
+  const stages = summarizeStages(run.models);
   return (
     <li className="run" aria-label={name} data-testid="run-item" data-status={run.status}>
       <div className="run-main">
@@ -34,6 +37,11 @@ export const RunItem = memo(function RunItem({ run, progress }: RunItemProps) {
           <span className={`status status-${run.status}`}>{statusText[run.status]}</span>
           <span className="muted">{formatTime(run.createdAt)}</span>
           {run.tokens > 0 && <span className="muted">{formatTokens(run.tokens)}</span>}
+          {run.backend && (
+            <span className="muted" data-testid="run-placement" title={run.models.filter((m) => m.stages?.length).map((m) => `${m.name}: ${formatStages(m.stages!)}`).join('\n') || undefined}>
+              <BackendTag backend={run.backend} />{stages && ` · ${stages}`}
+            </span>
+          )}
           {current && run.models.length > 1 && <span className="muted">model {progress!.modelIndex + 1}/{progress!.models}: {current}</span>}
         </p>
       </div>

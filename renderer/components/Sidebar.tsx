@@ -1,6 +1,7 @@
 /** The left navigation: screens, how many runs are live, and which engine and backend answer. */
 import { memo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
+import { adapterName, backendDetails } from '../lib/placement.js';
 import { type ConnectionState, useConnectionStore } from '../stores/connection.js';
 import { isActive, type RunsState, useRunsStore } from '../stores/runs.js';
 import { type Screen, showScreen, useViewStore } from '../stores/view.js';
@@ -39,7 +40,11 @@ export const Sidebar = memo(function Sidebar() {
         <span className={`dot dot-${status}`} aria-hidden="true" />
         <span className="sidebar-engine">
           <span>{status === 'connected' ? 'Engine ready' : status === 'connecting' ? 'Starting engine' : 'Engine offline'}</span>
-          {backend && <span className="muted">{backend.name} backend{backend.threads > 1 ? `, ${backend.threads} threads` : ''}{transport === 'websocket' ? ' · web' : ''}</span>}
+          {backend && (
+            <span className="muted" title={backendDetails(backend)}>
+              {backend.name} backend{backend.threads > 1 ? `, ${backend.threads} threads` : ''}{backend.adapter ? ` · ${adapterName(backend.adapter)}` : ''}{transport === 'websocket' ? ' · web' : ''}
+            </span>
+          )}
         </span>
       </div>
     </nav>

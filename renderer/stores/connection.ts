@@ -1,6 +1,6 @@
 /** Connection domain: how the page reaches the engine and what the engine reported about itself. */
 import { create } from 'zustand';
-import type { BackendInfo } from '../../engine/protocol.js';
+import type { BackendAvailability, BackendInfo, BackendName } from '../../engine/protocol.js';
 import type { ConnectionStatus } from '../transport/types.js';
 
 export interface ConnectionState {
@@ -10,11 +10,17 @@ export interface ConnectionState {
   readonly detail: string | null;
   readonly engine: string | null;
   readonly backend: BackendInfo | null;
+  /** Every backend the engine knows, in its order of preference, with whether it can start on its machine. */
+  readonly backends: readonly BackendAvailability[];
+  /** The backend runs use when none is picked (the engine's own). */
+  readonly defaultBackend: BackendName | null;
   /** Times the connection came back after being lost: the UI reloads its lists on each. */
   readonly reconnects: number;
 }
 
-const initialState: ConnectionState = { transport: null, status: 'connecting', detail: null, engine: null, backend: null, reconnects: 0 };
+const initialState: ConnectionState = {
+  transport: null, status: 'connecting', detail: null, engine: null, backend: null, backends: [], defaultBackend: null, reconnects: 0,
+};
 
 export const useConnectionStore = create<ConnectionState>()(() => initialState);
 
@@ -32,4 +38,8 @@ export function setConnectionStatus(status: ConnectionStatus, detail: string | n
 
 export function setEngineInfo(engine: string, backend: BackendInfo): void {
   useConnectionStore.setState({ engine, backend });
+}
+
+export function setBackends(defaultBackend: BackendName, backends: readonly BackendAvailability[]): void {
+  useConnectionStore.setState({ defaultBackend, backends });
 }

@@ -1,13 +1,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
-import type { BookInfo, ModelInfo, RunSummary } from '../../engine/protocol.js';
+import { type BookInfo, maxStages, type ModelInfo, type RunSummary } from '../../engine/protocol.js';
 import { resetAnalysis, setCompare, setFocus, setModel, setTab, toggleSpectrumAt, useAnalysisStore } from './analysis.js';
-import { setConnectionStatus, setEngineInfo, useConnectionStore } from './connection.js';
+import { setBackends, setConnectionStatus, setEngineInfo, useConnectionStore } from './connection.js';
 import { addBook, addModel, setBooks, setModels, setOpenBook, toggleModel, useDocumentsStore } from './documents.js';
 import { addQueuedRun, applyProgress, bumpSeriesVersion, runEtaSeconds, runFraction, setRuns, setRunStatus, useRunsStore } from './runs.js';
+import { forgetUnavailableBackend, setBackendChoice, setStagesChoice, useSettingsStore } from './settings.js';
 import { closeDialog, dismissBanner, openDialog, setPending, showBanner, showRun, showScreen, useViewStore } from './view.js';
 
-const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useViewStore] as const;
+const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useSettingsStore, useViewStore] as const;
 
 const reset = <S>(store: StoreApi<S>) => store.setState(store.getInitialState(), true);
 
@@ -107,6 +108,31 @@ describe('view and connection stores', () => {
     expect(useConnectionStore.getState().reconnects).toBe(1);
     setEngineInfo('ttt-workbench 0.1.0', { name: 'wasm', threads: 1, tfjsVersion: '4.22.0', detail: '' });
     expect(useConnectionStore.getState().backend?.name).toBe('wasm');
+    const backends = [{ name: 'wasm', available: true, reason: null, defaultStages: 2 }, { name: 'cpu', available: true, reason: null, defaultStages: 2 }] as const;
+    setBackends('wasm', backends);
+    expect(useConnectionStore.getState()).toMatchObject({ defaultBackend: 'wasm', backends });
+  });
+});
+
+describe('settings store', () => {
+  it('keeps the backend and stages picked for later runs; anything but a whole number of stages is Automatic', () => {
+    setBackendChoice('cpu');
+    setStagesChoice(2);
+    expect(useSettingsStore.getState()).toEqual({ backend: 'cpu', stages: 2 });
+    for (const bad of [0, -1, 2.5, Number.NaN, null]) {
+      setStagesChoice(bad);
+      expect(useSettingsStore.getState().stages).toBeNull();
+    }
+    setStagesChoice(10_000);
+    expect(useSettingsStore.getState().stages).toBe(maxStages);
+  });
+
+  it('goes back to Automatic when the backend picked can no longer start', () => {
+    setBackendChoice('webgpu');
+    forgetUnavailableBackend(['webgpu', 'wasm', 'cpu']);
+    expect(useSettingsStore.getState().backend).toBe('webgpu');
+    forgetUnavailableBackend(['wasm', 'cpu']);
+    expect(useSettingsStore.getState().backend).toBeNull();
   });
 });
 

@@ -1,18 +1,22 @@
-/** Models: shipped demo models and added folders, with architecture and size; the checked ones run. */
+/** Models: shipped demo models and added folders, with architecture and size; the checked ones run; where they run. */
 import { memo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { chooseModel } from '../commands/library.js';
+import { BackendsTable } from '../components/BackendsTable.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { PageHeader } from '../components/PageHeader.js';
 import { formatBytes, formatCount } from '../lib/format.js';
+import { type ConnectionState, useConnectionStore } from '../stores/connection.js';
 import { type DocumentsState, toggleModel, useDocumentsStore } from '../stores/documents.js';
 import { useViewStore } from '../stores/view.js';
 
 const selectModels = (s: DocumentsState) => ({ models: s.models, loaded: s.modelsLoaded, selected: s.selectedModels });
+const selectBackends = (s: ConnectionState) => ({ backends: s.backends, defaultBackend: s.defaultBackend, engineBackend: s.backend });
 
 export const ModelsView = memo(function ModelsView() {
   const { models, loaded, selected } = useDocumentsStore(useShallow(selectModels));
   const adding = useViewStore((s) => s.pending.addModel === true);
+  const { backends, defaultBackend, engineBackend } = useConnectionStore(useShallow(selectBackends));
   return (
     <section className="view" data-testid="models-view" aria-label="Models">
       <PageHeader
@@ -61,6 +65,7 @@ export const ModelsView = memo(function ModelsView() {
           </tbody>
         </table>
       )}
+      {backends.length > 0 && <BackendsTable backends={backends} defaultBackend={defaultBackend} engineBackend={engineBackend} />}
     </section>
   );
 });

@@ -9,11 +9,13 @@ import type { RunManifest } from '../../engine/protocol.js';
 import { exportReport } from '../commands/report.js';
 import { cancelRun } from '../commands/runs.js';
 import { EmptyState } from '../components/EmptyState.js';
+import { BackendTag } from '../components/BackendTag.js';
 import { ModelsTable } from '../components/ModelsTable.js';
 import { PageHeader } from '../components/PageHeader.js';
 import { PerplexityChart } from '../components/PerplexityChart.js';
 import { RunTabs } from '../components/RunTabs.js';
 import { formatTime, formatTokens } from '../lib/format.js';
+import { formatThreads } from '../lib/placement.js';
 import { type RunTab, useAnalysisStore } from '../stores/analysis.js';
 import { isActive, type RunsState, useRunsStore } from '../stores/runs.js';
 import { type PerplexityMode, showScreen, useViewStore, type ViewState } from '../stores/view.js';
@@ -25,7 +27,7 @@ import { TokenHeatmapView } from './TokenHeatmapView.js';
 const selectViewed = (s: ViewState) => ({ runId: s.runId, mode: s.perplexityMode, exporting: s.pending.exportReport === true });
 
 const panels: Record<RunTab, (manifest: RunManifest, mode: PerplexityMode) => React.JSX.Element> = {
-  perplexity: (manifest, mode) => <><ModelsTable models={manifest.models} /><PerplexityChart runId={manifest.id} mode={mode} /></>,
+  perplexity: (manifest, mode) => <><ModelsTable models={manifest.models} backend={manifest.backend} /><PerplexityChart runId={manifest.id} mode={mode} /></>,
   innerLoop: (manifest) => <InnerLoopView manifest={manifest} />,
   hiddenState: (manifest) => <HiddenStateView manifest={manifest} />,
   tokens: (manifest) => <TokenHeatmapView manifest={manifest} />,
@@ -56,7 +58,7 @@ export const RunView = memo(function RunView() {
         subtitle={
           <>
             <span className={`status status-${status}`}>{status}</span> · {formatTokens(manifest.book.tokens)} · started {formatTime(manifest.createdAt)} ·
-            backend {manifest.backend.name}
+            backend <BackendTag backend={manifest.backend} />{formatThreads(manifest.backend) && `, ${formatThreads(manifest.backend)}`}
           </>
         }
         actions={<>

@@ -1,10 +1,11 @@
-/** Runs: start an analysis of the open book with the selected models; the queue and past runs below. */
+/** Runs: start an analysis of the open book with the selected models, on the backend chosen; the queue and past runs below. */
 import { memo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { runAnalysis } from '../commands/runs.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { PageHeader } from '../components/PageHeader.js';
 import { RunItem } from '../components/RunItem.js';
+import { RunSettings } from '../components/RunSettings.js';
 import { type DocumentsState, useDocumentsStore } from '../stores/documents.js';
 import { type RunsState, useRunsStore } from '../stores/runs.js';
 import { showScreen, useViewStore } from '../stores/view.js';
@@ -35,6 +36,7 @@ export const RunsView = memo(function RunsView() {
         }
         actions={<button type="button" className="button button-primary" onClick={() => void runAnalysis()} disabled={!ready || starting}>Run analysis</button>}
       />
+      <RunSettings />
       {!loaded ? (
         <EmptyState title="Loading runs…" loading />
       ) : runs.length === 0 ? (

@@ -141,6 +141,10 @@ describe('web mode, end to end', () => {
     await page.getByTestId('models-view').waitFor();
     expect(await page.getByRole('checkbox', { name: 'Select ttt-linear-tiny' }).isChecked()).toBe(true);
     expect(await page.getByRole('checkbox', { name: 'Select mamba-tiny' }).isChecked()).toBe(true);
+    // and where models run: every backend, the engine's own first among those it can start
+    const backends = page.getByRole('table', { name: 'Backends' });
+    await expect.poll(() => backends.locator('tbody tr').count()).toBe(4);
+    expect(await page.getByTestId('engine-backend').textContent()).toMatch(/^The engine runs models on wasm: WebAssembly/);
     await screenshot('models');
 
     // Runs: start one, watch it progress, cancel it
@@ -156,6 +160,8 @@ describe('web mode, end to end', () => {
     await expect.poll(() => runItems().count()).toBe(2);
     const second = runItems().first();
     await expect.poll(() => progressOf(second), { timeout: 60_000, interval: 100 }).toBeGreaterThan(0);
+    // once a model starts, the list says where it runs: the engine's backend, split across the two cores
+    await expect.poll(() => second.getByTestId('run-placement').textContent(), { timeout: 30_000 }).toMatch(/^wasm · [12] stages?$/);
     await screenshot('runs');
     await expect.poll(() => second.getAttribute('data-status'), { timeout: 90_000, interval: 250 }).toBe('finished');
     expect(await runItems().nth(1).getAttribute('data-status')).toBe('cancelled');
@@ -342,5 +348,30 @@ describe('web mode, end to end', () => {
     expect(await reader.locator('table').count()).toBe(2);
     await offline.close();
     expect(errors).toEqual([]);
+  });
+
+  it('runs a model on the backend and stages picked, and shows where it ran', async () => {
+    // only the shipped TTT-Linear, over the sample book left open by the test before
+    await page.getByRole('navigation').getByRole('button', { name: 'Models' }).click();
+    for (const name of ['mamba-tiny', 'ttt-mlp-tiny', 'transformer-tiny']) await page.getByRole('checkbox', { name: `Select ${name}` }).uncheck();
+    await page.getByRole('navigation').getByRole('button', { name: 'Runs' }).click();
+    const backend = page.getByRole('combobox', { name: 'Backend' });
+    await expect.poll(() => backend.locator('option').allTextContents()).toContain('cpu');
+    expect(await backend.locator('option').first().textContent()).toBe('Automatic (wasm)');
+    for (const option of await backend.locator('option:disabled').all()) expect(await option.textContent()).toMatch(/^\w+ — unavailable: ./);
+    await choose('Backend', 'cpu');
+    await page.getByRole('spinbutton', { name: 'Stages' }).fill('2');
+    await page.getByRole('button', { name: 'Run analysis' }).click();
+
+    const item = page.getByRole('listitem', { name: 'sample.txt · ttt-linear-tiny', exact: true });
+    await expect.poll(() => item.getAttribute('data-status'), { timeout: 90_000, interval: 250 }).toBe('finished');
+    await expect.poll(() => item.getByTestId('run-placement').textContent()).toBe('cpu · 2 stages');
+    await item.getByRole('button', { name: /^Open / }).click();
+    const placement = page.getByRole('table', { name: 'Models in this run' }).getByTestId('model-placement');
+    await expect.poll(() => placement.textContent(), { timeout: 30_000 }).toBe('cpu · 2 stages: layers 0 | 1');
+    // the choice stays for the next run
+    await page.getByRole('button', { name: 'All runs' }).click();
+    expect(await page.getByRole('combobox', { name: 'Backend' }).inputValue()).toBe('cpu');
+    expect(await page.getByRole('spinbutton', { name: 'Stages' }).inputValue()).toBe('2');
   });
 });
