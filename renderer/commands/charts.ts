@@ -29,6 +29,8 @@ export interface SeriesChartSpec {
 
 const specs = new Map<string, SeriesChartSpec>();
 const generation = new Map<string, number>();
+/** The range each chart was last asked for, applied or still loading: a reload while a zoom loads keeps the zoom. */
+const wanted = new Map<string, readonly [number, number] | null>();
 
 /** A chart's traces over `range` (null: everything), straight from the engine; throws what the engine throws. */
 export async function fetchSeriesBuffers(spec: SeriesChartSpec, range: readonly [number, number] | null): Promise<SeriesBuffer[]> {
@@ -55,7 +57,8 @@ export async function fetchSeriesBuffers(spec: SeriesChartSpec, range: readonly 
  */
 export async function loadSeriesChart(spec: SeriesChartSpec, zoom?: readonly [number, number] | null): Promise<boolean> {
   specs.set(spec.key, spec);
-  const range = zoom === undefined ? getRange(spec.key) : zoom;
+  const range = zoom === undefined ? (wanted.has(spec.key) ? wanted.get(spec.key)! : getRange(spec.key)) : zoom;
+  wanted.set(spec.key, range);
   const id = (generation.get(spec.key) ?? 0) + 1;
   generation.set(spec.key, id);
   const buffers = await attempt('loadSeries', () => fetchSeriesBuffers(spec, range));
