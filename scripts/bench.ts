@@ -35,9 +35,9 @@ Options:
   --arch A           ${architectures.join(' | ')} (repeatable; default: all)
   --stages N         pipeline stages per model, one worker thread each (default: one per core on wasm and
                      cpu, 1 on GPU backends)
-  --tokens N         tokens to analyse (default 65,536; 8,192 for 125m)
-  --chunk N          tokens per chunk (default 2,048 for byte-level TTT models, the reference's sequence length:
-                     the same work as its prefill; otherwise analyze's 512: [2048, 32000] logits are 250 MB)
+  --tokens N         tokens to analyse (default 65,536; 16,384 for 125m)
+  --chunk N          tokens per chunk (default 2,048 for TTT models, the reference's sequence length: the same
+                     work as its prefill; analyze's 512 for the others)
   --no-inner-loop    only the figure without TTT inner-loop statistics (by default TTT models are measured both
                      without them, the work the reference does, and with them, as analyze runs by default)
   --reference FILE   the reference's ttt.py (../shared/bench/README.md): when /usr/bin/python3 has torch, run
@@ -155,14 +155,14 @@ try {
     const whole = measure(modelDir('ttt-linear', preset), positive('--tokens', values.tokens) ?? 5_000_000, !values['no-inner-loop']);
     if (whole) process.stdout.write(`${whole.model}\n${line(whole, 'the whole KJV')}\n`);
   } else {
-    const tokens = positive('--tokens', values.tokens) ?? (preset === '125m' ? 8192 : 65_536);
+    const tokens = positive('--tokens', values.tokens) ?? (preset === '125m' ? 16_384 : 65_536);
     const defaultStages = defaultStageCount(backend);
     process.stdout.write(`preset ${preset}, backend ${backend}, ${stages ?? `${defaultStages} (default)`} stage(s) per model, ${availableParallelism()} cores, load average ${load()}\n`);
     for (const arch of archs) {
       const dir = modelDir(arch, preset);
       const ttt = arch === 'ttt-linear' || arch === 'ttt-mlp';
       // TTT models are compared with the reference's 2,048-token prefill: the same work in chunks of that length
-      const chunkTokens = chunk ?? (ttt && (presetConfig(arch, preset).vocab_size as number) <= 4096 ? 2048 : undefined);
+      const chunkTokens = chunk ?? (ttt ? 2048 : undefined);
       const plain = measure(dir, tokens, false, chunkTokens);
       if (!plain) continue;
       process.stdout.write(`${plain.model} (${plain.backend.name}${adapterOf(plain)})\n${line(plain, ttt ? 'no inner-loop statistics: the reference\'s work' : 'per-token loss')}\n`);

@@ -386,11 +386,14 @@ export class MambaModel implements CausalLM<MambaState> {
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: MambaLayerState[] = [];
     for (let l = 0; l < this.layers.length; l++) {
-      // ref: mamba-minimal model.py ResidualBlock.forward: x + mixer(norm(x))
-      const lw = this.layers[l];
-      const mixer = mambaMixer(lw, state.layers[l], rmsNorm(x, lw.norm, this.config.rmsNormEps), this.config, this.scanIdentity);
-      x = tf.add(x, mixer.y);
-      layers.push(mixer.state);
+      // ref: mamba-minimal model.py ResidualBlock.forward: x + mixer(norm(x)); a tidy per layer bounds a long chunk's memory
+      const lw = this.layers[l], h = x;
+      const out = tf.tidy(() => {
+        const mixer = mambaMixer(lw, state.layers[l], rmsNorm(h, lw.norm, this.config.rmsNormEps), this.config, this.scanIdentity);
+        return { x: tf.add(h, mixer.y) as tf.Tensor2D, conv: mixer.state.conv, ssm: mixer.state.ssm };
+      });
+      x = out.x;
+      layers.push({ conv: out.conv, ssm: out.ssm });
     }
     const output = this.lmHead && this.normF ? dense(rmsNorm(x, this.normF, this.config.rmsNormEps), this.lmHead) : x; // [T, V] or [T, C]
     return { output, state: { position: state.position + T, layers } };

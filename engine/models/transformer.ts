@@ -385,12 +385,15 @@ export class LlamaModel implements CausalLM<LlamaState> {
       const { cos, sin } = halfRopeTables(this.invFreq, state.position, T); // [T, D] each
       const plan = attentionPlan(P, T, state.window);
       for (let l = 0; l < this.layers.length; l++) {
-        // ref: modeling_llama.py LlamaDecoderLayer.forward: two residual lines
-        const lw = this.layers[l];
-        const attn = llamaAttention(lw, state.layers[l], rmsNorm(x, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window);
-        x = tf.add(x, attn.y);
-        x = tf.add(x, swiGluDense(rmsNorm(x, lw.postAttentionNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown));
-        layers.push(attn.state);
+        // ref: modeling_llama.py LlamaDecoderLayer.forward: two residual lines; a tidy per layer bounds a long chunk's memory
+        const lw = this.layers[l], h = x;
+        const out = tf.tidy(() => {
+          const attn = llamaAttention(lw, state.layers[l], rmsNorm(h, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window);
+          const mid = tf.add(h, attn.y) as tf.Tensor2D;
+          return { x: tf.add(mid, swiGluDense(rmsNorm(mid, lw.postAttentionNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown)) as tf.Tensor2D, k: attn.state.k, v: attn.state.v };
+        });
+        x = out.x;
+        layers.push({ k: out.k, v: out.v });
       }
     }
     const output = this.lmHead && this.finalNorm ? dense(rmsNorm(x, this.finalNorm, eps), this.lmHead) : x; // [T, V] or [T, C]

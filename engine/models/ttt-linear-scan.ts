@@ -11,9 +11,9 @@
  *    everything else runs there too, on the rows read back: the layer-norm backward, the output layer norm and
  *    residual, the inner-loop losses and weight metrics.
  * The arrays stay token-major ([T, H, f], as the projections produce them), so no transposes are needed on the way
- * in or out. Reading tensors back with `dataSync` mid-step is deliberate: on CPU backends it is a copy out of the
- * heap. The result equals the general path to float rounding (JavaScript accumulates in float64); the parity and
- * chunking tests run both.
+ * in or out. Reading tensors back mid-step is deliberate: on CPU backends it is a read of the heap (`readNow`). The
+ * result equals the general path to float rounding (JavaScript accumulates in float64); the parity and chunking
+ * tests run both.
  *
  * Glossary: T tokens (a multiple of K), n = T/K mini-batches, H heads of f features, K tokens per mini-batch.
  */
@@ -54,6 +54,8 @@ export interface AlignedRunInputs {
   readonly metrics: boolean;
   /** Which mini-batches of the run (by index within it) to return W1 snapshots of. */
   readonly snapshotAt?: (index: number) => boolean;
+  /** Where to write `out` ([T, H, f]); default a new array. */
+  readonly outInto?: Float32Array;
 }
 
 /** One head's view: where its features start in a token's row, and its layer-norm parameters. */
@@ -122,14 +124,75 @@ function rowTimes(x: Float32Array, xOffset: number, W: Float32Array, b: Float32A
 function matMulInPlace(a: Float32Array, b: Float32Array, m: number, k: number, n: number): { data: Float32Array; done: () => void } {
   const ta = tf.tensor2d(a, [m, k]), tb = tf.tensor2d(b, [k, n]);
   const product = tf.matMul(ta, tb);
-  const backend = tf.backend() as unknown as HeapBackend;
-  const data = (backend.typedArrayFromHeap ? backend.typedArrayFromHeap(product) : product.dataSync()) as Float32Array;
-  return { data, done: () => tf.dispose([ta, tb, product]) };
+  return { data: readNow(product), done: () => tf.dispose([ta, tb, product]) };
 }
 
 /** The wasm backend's view of a tensor's memory (absent on other backends, where `dataSync` does not copy anyway). */
 interface HeapBackend {
   typedArrayFromHeap?(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/**
+ * A float32 tensor's values without a copy where the backend allows: on wasm a view of its heap, valid only until
+ * the next TF.js call that allocates (read it at once); elsewhere `dataSync`. Never write to it.
+ */
+export function readNow(t: tf.Tensor): Float32Array {
+  const backend = tf.backend() as unknown as HeapBackend;
+  return (backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
+}
+
+/**
+ * Arrays the CPU layout reuses from chunk to chunk, by role. Fresh multi-megabyte arrays cost more than their
+ * contents here: each new page is zero-filled on first touch (a page fault; expensive in a VM), then collected.
+ * Only for arrays nothing else keeps: uploads to wasm copy, but the cpu backend's `tf.tensor` keeps the array it is
+ * given (`uploadsCopy` says which).
+ */
+export class ScratchArrays {
+  private readonly arrays = new Map<string, Float32Array>();
+
+  /** An array of `size` floats for `role` (contents left from before). */
+  get(role: string, size: number): Float32Array {
+    let a = this.arrays.get(role);
+    if (!a || a.length < size) this.arrays.set(role, (a = new Float32Array(size)));
+    return a.length === size ? a : a.subarray(0, size);
+  }
+
+  /** Whether `tf.tensor` copies its values on the active backend, so that an array passed to it may be reused. */
+  static uploadsCopy(): boolean {
+    return tf.getBackend() === 'wasm';
+  }
+}
+
+/**
+ * The run's inputs from the layer's projections [T, C], read back token-major ([T, H, f] flat) into reused arrays:
+ * XQ and XK with RoPE applied here (rope(x) = x·cos + swapPairs(x)·sin at each token's position in its mini-batch,
+ * as blocks.ts `applyInterleavedRope` does), XV as it is, and ttt_lr_eta [T, H].
+ */
+export function tokenMajorInputs(
+  projections: { readonly XQ: tf.Tensor2D; readonly XK: tf.Tensor2D; readonly XV: tf.Tensor2D; readonly lr: tf.Tensor2D },
+  positions: Int32Array, H: number, rope: { readonly cosData: Float32Array; readonly sinData: Float32Array }, scratch: ScratchArrays,
+): { XQ: Float32Array; XK: Float32Array; XV: Float32Array; lr: Float32Array } {
+  const T = positions.length, C = projections.XQ.shape[1], f = C / H;
+  const { cosData, sinData } = rope;
+  const roped = (t: tf.Tensor2D, out: Float32Array) => {
+    const x = readNow(t); // read at once: no TF.js call until the loop is done
+    for (let tok = 0; tok < T; tok++) {
+      const r0 = positions[tok] * f;
+      for (let h = 0; h < H; h++) {
+        const o = tok * C + h * f;
+        for (let i = 0; i < f; i += 2) {
+          out[o + i] = x[o + i] * cosData[r0 + i] + x[o + i + 1] * sinData[r0 + i];
+          out[o + i + 1] = x[o + i + 1] * cosData[r0 + i + 1] + x[o + i] * sinData[r0 + i + 1];
+        }
+      }
+    }
+    return out;
+  };
+  const copied = (t: tf.Tensor2D, out: Float32Array) => (out.set(readNow(t)), out);
+  return {
+    XQ: roped(projections.XQ, scratch.get('XQ', T * C)), XK: roped(projections.XK, scratch.get('XK', T * C)),
+    XV: copied(projections.XV, scratch.get('XV', T * C)), lr: copied(projections.lr, scratch.get('lr', T * H)),
+  };
 }
 
 const perHead = (data: Float32Array, H: number, size: number) => Array.from({ length: H }, (_, h) => data.subarray(h * size, (h + 1) * size));
@@ -152,7 +215,7 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   const b = perHead(Float32Array.from(inp.b1.dataSync()), H, f);
   const previous = perHead(new Float32Array(H * f * f), H, f * f);
 
-  const out = new Float32Array(T * stride);
+  const out = inp.outInto ?? new Float32Array(T * stride);
   const statsRows = new Float32Array(n * 3);
   const metricRows = new Float32Array(n * 4);
   const snapshots: { index: number; W1: tf.Tensor3D }[] = [];

@@ -24,7 +24,7 @@ import {
   applyInterleavedRope, causalConv, dense, depthwiseFilterOf, geluTanh, geluTanhGrad, interleavedRopeTables, layerNorm,
   rmsNorm, swiGluDense, transposeForDense,
 } from './blocks.js';
-import { tttLinearAlignedRun } from './ttt-linear-scan.js';
+import { ScratchArrays, tokenMajorInputs, tttLinearAlignedRun } from './ttt-linear-scan.js';
 import {
   assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult,
 } from './model.js';
@@ -401,6 +401,8 @@ export class TTTModel implements CausalLM<TTTState> {
   private readonly layers: TTTLayerWeights[];
   private readonly rope: ReturnType<typeof interleavedRopeTables>;
   private readonly tokenEtaCache = new WeakMap<TTTLayerWeights, Float32Array>();
+  /** Arrays of the CPU layout, reused from chunk to chunk (ttt-linear-scan.ts). */
+  private readonly scratch = new ScratchArrays();
 
   /**
    * `tensors` may be checkpoint data (copied into tensors this model owns) or live tensors such as training
@@ -498,8 +500,6 @@ export class TTTModel implements CausalLM<TTTState> {
     const K = this.config.miniBatchSize;
     const primal = options.form === 'primal' || (options.form !== 'dual' && T === 1);
     const segments = splitSegments(state.position, T, K, primal);
-    const rope = this.ropeAt(state.position, T);
-
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: TTTLayerState[] = [];
     const stats: tf.Tensor2D[] = [];
@@ -512,7 +512,9 @@ export class TTTModel implements CausalLM<TTTState> {
       firstMiniBatch: Math.floor(state.position / K),
     };
     for (let l = 0; l < this.layers.length; l++) {
-      const out = this.block(this.layers[l], state.layers[l], x, segments, rope, want);
+      // a tidy per layer: a long chunk holds one layer's intermediates at a time (the RoPE tables are per layer too)
+      const h = x;
+      const out = tf.tidy(() => this.block(this.layers[l], state.layers[l], h, segments, this.ropeAt(state.position, T), want) as unknown as tf.TensorContainer) as unknown as BlockOutput;
       x = out.x;
       layers.push(out.state);
       if (out.stats) stats.push(out.stats);
@@ -538,7 +540,7 @@ export class TTTModel implements CausalLM<TTTState> {
   // ref: ttt.py Block.forward
   private block(
     lw: TTTLayerWeights, ls: TTTLayerState, x: tf.Tensor2D, segments: readonly Segment[], rope: ChunkRope, want: TraceRequest,
-  ): { x: tf.Tensor2D; state: TTTLayerState } & LayerTrace {
+  ): BlockOutput {
     const eps = this.config.rmsNormEps;
     let preConvState = ls.preConv;
     if (lw.preConv && ls.preConv) {
@@ -577,7 +579,9 @@ export class TTTModel implements CausalLM<TTTState> {
     const lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f) as tf.Tensor2D; // [T, H]
     const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
     // whole mini-batches take the CPU layout of ttt-linear-scan.ts, on the projections read back token-major once
-    const tokenMajor = groups.some((g) => g.aligned) ? this.tokenMajorInputs(XQflat, XKflat, XVflat, lrEta, rope.positions) : null;
+    const tokenMajor = groups.some((g) => g.aligned)
+      ? tokenMajorInputs({ XQ: XQflat, XK: XKflat, XV: XVflat, lr: lrEta }, rope.positions, H, this.rope, this.scratch)
+      : null;
     const wholeChunkAligned = groups.length === 1 && groups[0].aligned && ls.grads === null;
     // the general path's inputs, token-major so that a segment's rows are one contiguous slice; made only when needed
     let tokenRows: { XQ: tf.Tensor3D; XK: tf.Tensor3D; XV: tf.Tensor3D } | null = null;
@@ -606,8 +610,9 @@ export class TTTModel implements CausalLM<TTTState> {
           XQ: slice(tokenMajor.XQ, C), XK: slice(tokenMajor.XK, C), XV: slice(tokenMajor.XV, C), lr: slice(tokenMajor.lr, H), T: group.length, H, K,
           tokenEta: this.tokenEtaData(lw), W1: params.W1, b1: params.b1, W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias,
           stats: want.stats, metrics: want.weights, snapshotAt: want.snapshots ? (index) => want.snapshots!.has(miniBatch + index) : undefined,
+          outInto: ScratchArrays.uploadsCopy() ? this.scratch.get('out', group.length * C) : undefined,
         });
-        if (wholeChunkAligned) wholeOut = tf.tensor2d(run.out, [T, C]);
+        if (wholeChunkAligned) wholeOut = tf.tensor2d(run.out, [T, C]); // a copy where `outInto` is reused
         else outs.push(tf.transpose(tf.tensor3d(run.out, [group.length, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
         params = { W1: run.W1, b1: run.b1 };
         if (run.stats) stats.push(run.stats);
@@ -696,32 +701,6 @@ export class TTTModel implements CausalLM<TTTState> {
     };
   }
 
-  /**
-   * The inputs of ttt-linear-scan.ts: the projections read back token-major ([T, H, f] flat), RoPE applied here
-   * in JavaScript (rope(x) = x·cos + swapPairs(x)·sin, as `applyInterleavedRope`), and ttt_lr_eta [T, H].
-   */
-  private tokenMajorInputs(XQ: tf.Tensor2D, XK: tf.Tensor2D, XV: tf.Tensor2D, lr: tf.Tensor2D, positions: Int32Array) {
-    const { hiddenSize: C, numAttentionHeads: H } = this.config;
-    const f = C / H;
-    const { cosData, sinData } = this.rope;
-    const roped = (t: tf.Tensor2D) => {
-      const x = t.dataSync() as Float32Array;
-      const out = new Float32Array(x.length); // never in place: on the cpu backend dataSync returns the tensor's own storage
-      for (let tok = 0; tok < positions.length; tok++) {
-        const r0 = positions[tok] * f;
-        for (let h = 0; h < H; h++) {
-          const o = tok * C + h * f;
-          for (let i = 0; i < f; i += 2) {
-            out[o + i] = x[o + i] * cosData[r0 + i] + x[o + i + 1] * sinData[r0 + i];
-            out[o + i + 1] = x[o + i + 1] * cosData[r0 + i + 1] + x[o + i] * sinData[r0 + i + 1];
-          }
-        }
-      }
-      return out;
-    };
-    return { XQ: roped(XQ), XK: roped(XK), XV: XV.dataSync() as Float32Array, lr: lr.dataSync() as Float32Array };
-  }
-
   private weightMetricColumns(): string[] {
     return (this.config.tttLayerType === 'mlp' ? ['W1', 'W2'] : ['W1']).flatMap((w) => weightMetricNames.map((m) => `${w}.${m}`));
   }
@@ -792,6 +771,9 @@ interface LayerTrace {
   readonly stats?: tf.Tensor2D;
   readonly trace?: LayerWeightTrace;
 }
+
+/** One block's output: the residual stream, the layer's next state, and what was asked about its inner loop. */
+type BlockOutput = { x: tf.Tensor2D; state: TTTLayerState } & LayerTrace;
 
 /** Per weight matrix, after each finished mini-batch: ‖W_t‖_F, ‖W_t − W_0‖_F, ‖W_t − W_{t−1}‖_F, cos(W_t, W_0). */
 const weightMetricNames = ['norm', 'dist_init', 'dist_prev', 'cos_init'] as const;

@@ -49,7 +49,7 @@ export interface ChunkMessage {
   readonly hidden: Float32Array | null;
   /** Next-token ids for the first `targets.length` rows (emit `nll`). */
   readonly targets: Int32Array;
-  /** The first index of the chunk's first mini-batch etc. come from the stage's own state; series gather here. */
+  /** The per-layer series of the stages the chunk has been through, gathered on the way to the main thread. */
   readonly series: readonly StageSeries[];
 }
 
