@@ -104,6 +104,9 @@ async function zoom(chart: Locator, from: number, to: number): Promise<void> {
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * to, box.y + box.height / 2, { steps: 5 });
   await page.mouse.up();
+  // Plotly counts a click within 300 ms of the drag's mousedown as the second click of a double-click, which
+  // zooms back out; a person's next click comes later than that, so the test's does too
+  await page.waitForTimeout(400);
 }
 
 /** Picks the option whose text starts with `text` in the select labelled `label`. */
