@@ -53,23 +53,30 @@ interface Run {
   /** Validation every K steps on N windows (default 24 and 4: 4 windows of 512 tokens). */
   readonly valEvery?: number;
   readonly valWindows?: number;
+  /** TTT-MLP's inner base-lr warm-up (0.01 → 0.1) over the outer warm-up: on for a first run, off for a later one. */
+  readonly tttBaseLrWarmup?: boolean;
 }
 
 /**
- * About 1M parameters each, 2048 tokens per step and 360 steps each: 737,280 training tokens per model.
+ * About 1M parameters each, 2048 tokens per step and 540 steps each: 1,105,920 training tokens per model.
  * TTT and Mamba run over any length at inference, so they train on shorter windows (Mamba's scan is the most
  * memory-hungry under autodiff). The Transformer is evaluated with a 1024-token window, so it ends on windows
  * of 1024; it starts on windows of 128, on which it learns more per token (measured: validation 2.665 vs 2.814
- * bits/byte after 180 steps from the same start) at twice the speed.
+ * bits/byte after 180 steps from the same start) at twice the speed. Every model's last run is a continuation
+ * of 180 steps with the same settings for all four (peak 1e-3, 6 warm-up steps).
  */
+function continuation(context: number, batch: number, name = 'phase2'): Run {
+  return { name, context, batch, steps: [180], lr: 1e-3, warmup: 6, tttBaseLrWarmup: false };
+}
+
 const demos: Record<Architecture, { config: Record<string, unknown>; runs: readonly Run[] }> = {
   'ttt-linear': {
     config: { ...presetConfig('ttt-linear', 'tiny'), hidden_size: 192, num_attention_heads: 3, intermediate_size: 512, num_hidden_layers: 2 },
-    runs: [{ context: 512, batch: 4, steps: [180, 360] }],
+    runs: [{ context: 512, batch: 4, steps: [180, 360] }, continuation(512, 4)],
   },
   'ttt-mlp': {
     config: { ...presetConfig('ttt-mlp', 'tiny'), hidden_size: 192, num_attention_heads: 6, intermediate_size: 512, num_hidden_layers: 2 },
-    runs: [{ context: 512, batch: 4, steps: [180, 360] }],
+    runs: [{ context: 512, batch: 4, steps: [180, 360] }, continuation(512, 4)],
   },
   transformer: {
     config: {
@@ -79,11 +86,12 @@ const demos: Record<Architecture, { config: Record<string, unknown>; runs: reado
     runs: [
       { name: 'phase1', context: 128, batch: 16, steps: [180, 300], valEvery: 12, valWindows: 32 },
       { name: 'phase2', context: 1024, batch: 2, steps: [60], lr: 1e-3, warmup: 6 },
+      continuation(1024, 2, 'phase3'),
     ],
   },
   mamba: {
     config: { ...presetConfig('mamba', 'tiny'), d_model: 192, n_layer: 4, d_state: 8 },
-    runs: [{ context: 128, batch: 16, steps: [180, 360] }],
+    runs: [{ context: 128, batch: 16, steps: [180, 360] }, continuation(128, 16)],
   },
 };
 
@@ -135,7 +143,7 @@ async function trainRun(arch: Architecture, run: Run, startModel: string, oldTes
     if (done > steps && steps !== targets[targets.length - 1]) continue; // an earlier leg: the run is already past it
     const resume = await hasCheckpoint(runDir);
     log(`${arch}: ${resume ? 'resuming' : 'starting'} ${runDir} (to step ${steps})`);
-    const own = quickSteps === null ? { warmup: run.warmup, valEvery: run.valEvery, valWindows: run.valWindows } : {};
+    const own = quickSteps === null ? { warmup: run.warmup, valEvery: run.valEvery, valWindows: run.valWindows, tttBaseLrWarmup: run.tttBaseLrWarmup } : {};
     const settings = { ...shared, lr: run.lr ?? shared.lr, ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)) };
     result = await trainModel(
       // on resume the step count is authoritative (a run may be lengthened); its other settings stay
@@ -154,6 +162,48 @@ async function trainRun(arch: Architecture, run: Run, startModel: string, oldTes
   return result!;
 }
 
+/** What training.json records of each run. */
+interface RunRecord {
+  readonly name: string | null;
+  readonly context: number;
+  readonly batch: number;
+  readonly steps: readonly number[];
+  readonly tokens: number;
+  readonly training_seconds: number;
+  readonly settings: unknown;
+}
+
+const sameRun = (run: Run, record: RunRecord) =>
+  (run.name ?? null) === record.name && run.context === record.context && run.batch === record.batch && run.steps.join() === record.steps.join();
+
+const logNameOf = (run: Run) => `train_log-${run.name ?? 'first'}.arrow`;
+
+/**
+ * The leading runs that the shipped model already went through, when their folders are not here (a new machine):
+ * the next run then starts from the shipped model instead of repeating them. The shipped files are first copied to
+ * `<work>/shipped/<arch>`, as exporting overwrites them. Training is deterministic, so this equals re-running them.
+ */
+async function shippedRuns(arch: Architecture, runs: readonly Run[]): Promise<{ records: RunRecord[]; dir: string } | null> {
+  if (quickSteps !== null) return null;
+  const out = join(root, 'assets/models', arch);
+  const dir = join(work, 'shipped', arch);
+  const summaryPath = (await exists(join(dir, 'training.json'))) ? join(dir, 'training.json') : join(out, 'training.json');
+  if (!(await exists(summaryPath))) return null;
+  const records = (JSON.parse(await readFile(summaryPath, 'utf8')) as { runs?: RunRecord[] }).runs ?? [];
+  const n = records.length;
+  if (n === 0 || n >= runs.length || !records.every((record, i) => sameRun(runs[i], record))) return null;
+  const last = runs[n - 1];
+  if ((await stepOf(runDirOf(arch, last))) >= last.steps[last.steps.length - 1]) return null; // its own folder is here
+  if (summaryPath !== join(dir, 'training.json')) {
+    await mkdir(dir, { recursive: true });
+    for (const file of [runFiles.config, runFiles.model, 'training.json']) await copyFile(join(out, file), join(dir, file));
+    await copyFile(join(out, runFiles.log), join(dir, logNameOf(last)));
+    for (const run of runs.slice(0, n - 1)) await copyFile(join(out, logNameOf(run)), join(dir, logNameOf(run)));
+  }
+  log(`${arch}: starting from the shipped model (after ${records.map((r) => r.name ?? 'first').join(', ')}), copied to ${dir}`);
+  return { records: records.slice(), dir };
+}
+
 /** Trains one model (resuming where its runs stopped), exports it to assets/models/<arch>, measures it. */
 async function demo(arch: Architecture, oldTestament: string): Promise<void> {
   await selectBackend('wasm'); // training runs on this process's TF.js
@@ -164,10 +214,15 @@ async function demo(arch: Architecture, oldTestament: string): Promise<void> {
     await writeFile(join(initDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     await writeFile(join(initDir, 'model.safetensors'), writeSafetensors(initWeights(config, 0)));
   }
+  const shipped = await shippedRuns(arch, runs);
+  const records: RunRecord[] = shipped?.records ?? [];
   const results: TrainResult[] = [];
-  let startModel = initDir;
-  for (const run of runs) {
-    results.push(await trainRun(arch, run, startModel, oldTestament));
+  let startModel = shipped?.dir ?? initDir;
+  for (const run of runs.slice(records.length)) {
+    const result = await trainRun(arch, run, startModel, oldTestament);
+    const state = JSON.parse(await readFile(join(runDirOf(arch, run), runFiles.state), 'utf8')) as { settings: unknown };
+    results.push(result);
+    records.push({ name: run.name ?? null, context: run.context, batch: run.batch, steps: run.steps, tokens: result.tokensSeen, training_seconds: Math.round(result.elapsedSeconds), settings: state.settings });
     startModel = runDirOf(arch, run); // a run folder is also a model folder
   }
   const last = runs[runs.length - 1];
@@ -176,15 +231,17 @@ async function demo(arch: Architecture, oldTestament: string): Promise<void> {
   await mkdir(out, { recursive: true });
   for (const file of [runFiles.config, runFiles.model, runFiles.log]) await copyFile(join(lastDir, file), join(out, file));
   // the logs of earlier runs ship beside the last one's: train_log-<run>.arrow
-  for (const run of runs.slice(0, -1)) await copyFile(join(runDirOf(arch, run), runFiles.log), join(out, `train_log-${run.name ?? 'first'}.arrow`));
-  const states = await Promise.all(runs.map(async (run) => JSON.parse(await readFile(join(runDirOf(arch, run), runFiles.state), 'utf8')) as Record<string, unknown>));
+  for (const [i, run] of runs.slice(0, -1).entries()) {
+    const from = shipped && i < shipped.records.length ? join(shipped.dir, logNameOf(run)) : join(runDirOf(arch, run), runFiles.log);
+    await copyFile(from, join(out, logNameOf(run)));
+  }
   const result = results[results.length - 1];
+  const lastState = JSON.parse(await readFile(join(lastDir, runFiles.state), 'utf8')) as { backend: unknown };
   const summary: Record<string, unknown> = {
-    architecture: arch, parameters: result.parameters,
-    runs: runs.map((run, i) => ({ name: run.name ?? null, context: run.context, batch: run.batch, steps: run.steps, tokens: results[i].tokensSeen, training_seconds: Math.round(results[i].elapsedSeconds), settings: states[i].settings })),
-    tokens: results.reduce((sum, r) => sum + r.tokensSeen, 0),
-    training_seconds: Math.round(results.reduce((sum, r) => sum + r.elapsedSeconds, 0)),
-    backend: states[states.length - 1].backend, final_train_loss_bits: result.loss === null ? null : result.loss / Math.LN2,
+    architecture: arch, parameters: result.parameters, runs: records,
+    tokens: records.reduce((sum, r) => sum + r.tokens, 0),
+    training_seconds: records.reduce((sum, r) => sum + r.training_seconds, 0),
+    backend: lastState.backend, final_train_loss_bits: result.loss === null ? null : result.loss / Math.LN2,
     final_validation_bits_per_byte: result.valLoss === null ? null : result.valLoss / Math.LN2,
   };
   await writeFile(join(out, 'training.json'), `${JSON.stringify(summary, null, 2)}\n`);

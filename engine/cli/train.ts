@@ -35,6 +35,9 @@ Options:
   --val-windows N      validation windows (default 8)
   --save-every K       checkpoint every K steps (default 100)
   --seed S             window-sampling seed (default 0)
+  --no-ttt-base-lr-warmup
+                       TTT-MLP: keep ttt_base_lr fixed instead of warming it up from a tenth over the warm-up
+                       (the paper's recipe, on by default; off for a run that continues a trained model)
   --backend B          tensorflow | webgpu | wasm | cpu (default: the best available)
   -h, --help           show this help`;
 
@@ -58,6 +61,7 @@ export const trainCommand: Command = {
       steps: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, lr: { type: 'string' }, warmup: { type: 'string' },
       'weight-decay': { type: 'string' }, clip: { type: 'string' }, 'val-fraction': { type: 'string' }, 'val-every': { type: 'string' },
       'val-windows': { type: 'string' }, 'save-every': { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' },
+      'no-ttt-base-lr-warmup': { type: 'boolean' },
     });
     if (values.help) {
       io.stdout(help);
@@ -82,6 +86,7 @@ export const trainCommand: Command = {
       valWindows: intOption('train', values['val-windows'], '--val-windows', 1),
       saveEvery: intOption('train', values['save-every'], '--save-every', 1),
       seed: intOption('train', values.seed, '--seed', 0),
+      tttBaseLrWarmup: values['no-ttt-base-lr-warmup'] ? false : undefined,
     };
     const backend = await selectBackend(values.backend);
     const controller = new AbortController();

@@ -7,12 +7,12 @@ import { selectBackend } from '../core/backend.js';
 import { byteTokenizer, encodeDocument } from '../core/tokenizers/index.js';
 import { main } from '../cli.js';
 import { loadModel } from '../io/load-model.js';
-import { architectures } from '../models/init.js';
+import { architectures, presetConfig } from '../models/init.js';
 import { sampleText, tempDir, type TempDir, writeTinyModel } from '../../test/helpers/tiny-models.js';
 import { runFiles } from './checkpoint.js';
 import { splitSources, validationWindows, WindowSampler } from './data.js';
 import { nextTokenLoss } from './trainable.js';
-import { type TrainOptions, type TrainProgress, trainModel } from './train.js';
+import { resolveSettings, type TrainOptions, type TrainProgress, trainModel } from './train.js';
 
 let tmp: TempDir;
 let book: string;
@@ -138,5 +138,16 @@ describe('window sampler', () => {
       expect(w[0] < 600 ? w[49] < 600 : true).toBe(true);
     }
     expect(new Set(sampler.batch(42, 16).map((w) => w[0]))).not.toEqual(new Set(windows.map((w) => w[0])));
+  });
+});
+
+describe('TTT-MLP base-lr warm-up setting', () => {
+  const mlp = presetConfig('ttt-mlp', 'tiny');
+  const base = { out: 'unused', context: 16, batch: 2, steps: 10 };
+
+  it('is on by default for TTT-MLP only, and off when asked (a run that continues a trained model)', () => {
+    expect(resolveSettings(base, mlp).tttBaseLrWarmup).toBe(true);
+    expect(resolveSettings(base, presetConfig('ttt-linear', 'tiny')).tttBaseLrWarmup).toBe(false);
+    expect(resolveSettings({ ...base, tttBaseLrWarmup: false }, mlp).tttBaseLrWarmup).toBe(false);
   });
 });
