@@ -202,8 +202,8 @@ async function shippedRuns(arch: Architecture, runs: readonly Run[]): Promise<{ 
     await copyFile(join(out, runFiles.log), join(dir, logNameOf(last)));
     for (const run of runs.slice(0, n - 1)) await copyFile(join(out, logNameOf(run)), join(dir, logNameOf(run)));
   }
-  log(`${arch}: starting from the shipped model (after ${records.map((r) => r.name ?? 'first').join(', ')}), copied to ${dir}`);
-  return { records: records.slice(), dir };
+  log(`${arch}: starting from the shipped model (after ${records.map((r) => r.name ?? 'first').join(', ')}), kept in ${dir}`);
+  return { records, dir };
 }
 
 /** Trains one model (resuming where its runs stopped), exports it to assets/models/<arch>, measures it. */
@@ -220,9 +220,10 @@ async function demo(arch: Architecture, oldTestament: string): Promise<void> {
   const records: RunRecord[] = shipped?.records ?? [];
   const results: TrainResult[] = [];
   let startModel = shipped?.dir ?? initDir;
+  let state: { settings: unknown; backend: unknown } | null = null;
   for (const run of runs.slice(records.length)) {
     const result = await trainRun(arch, run, startModel, oldTestament);
-    const state = JSON.parse(await readFile(join(runDirOf(arch, run), runFiles.state), 'utf8')) as { settings: unknown };
+    state = JSON.parse(await readFile(join(runDirOf(arch, run), runFiles.state), 'utf8')) as { settings: unknown; backend: unknown };
     results.push(result);
     records.push({ name: run.name ?? null, context: run.context, batch: run.batch, steps: run.steps, tokens: result.tokensSeen, training_seconds: Math.round(result.elapsedSeconds), settings: state.settings });
     startModel = runDirOf(arch, run); // a run folder is also a model folder
@@ -238,12 +239,11 @@ async function demo(arch: Architecture, oldTestament: string): Promise<void> {
     await copyFile(from, join(out, logNameOf(run)));
   }
   const result = results[results.length - 1];
-  const lastState = JSON.parse(await readFile(join(lastDir, runFiles.state), 'utf8')) as { backend: unknown };
   const summary: Record<string, unknown> = {
     architecture: arch, parameters: result.parameters, runs: records,
     tokens: records.reduce((sum, r) => sum + r.tokens, 0),
     training_seconds: records.reduce((sum, r) => sum + r.training_seconds, 0),
-    backend: lastState.backend, final_train_loss_bits: result.loss === null ? null : result.loss / Math.LN2,
+    backend: state!.backend, final_train_loss_bits: result.loss === null ? null : result.loss / Math.LN2,
     final_validation_bits_per_byte: result.valLoss === null ? null : result.valLoss / Math.LN2,
   };
   await writeFile(join(out, 'training.json'), `${JSON.stringify(summary, null, 2)}\n`);
