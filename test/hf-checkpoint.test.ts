@@ -16,7 +16,7 @@ import { createTokenizer, encodeDocument } from '../engine/core/tokenizers/index
 import { computeLogits } from '../engine/cli/logits.js';
 import { inspectModel, loadModel } from '../engine/io/load-model.js';
 import { presetConfig } from '../engine/models/init.js';
-import { describeDiff, maxAbsDiff, sharedDir } from './helpers/fixtures.js';
+import { describeDiff, kjvPath, maxAbsDiff } from './helpers/fixtures.js';
 import { quickTTTWeights, writeHfTTTModel } from './helpers/hf-checkpoint.js';
 
 const T = 512;
@@ -35,7 +35,7 @@ beforeAll(async () => {
   writeHfTTTModel(f32Dir, config, weights, 'F32');
   writeHfTTTModel(bf16Dir, config, weights, 'BF16');
   // the start of Genesis in Llama-2 tokens, BOS first, as `analyze` reads a book: comfortably more than 512
-  ids = encodeDocument(await createTokenizer('llama2'), readFileSync(join(sharedDir, 'corpus/kjv.txt'), 'utf8').slice(0, 4000)).slice(0, T);
+  ids = encodeDocument(await createTokenizer('llama2'), readFileSync(kjvPath, 'utf8').slice(0, 4000)).slice(0, T);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -9,7 +9,7 @@ import { WorkbenchError } from '../core/errors.js';
 import { byteTokenizer, tokenizeInChunks } from '../core/tokenizers/index.js';
 import { firstInvalidUtf8, preview, readBook } from './book.js';
 
-const kjvPath = fileURLToPath(new URL('../../../shared/corpus/kjv.txt', import.meta.url));
+const kjvPath = fileURLToPath(new URL('../../assets/corpus/kjv.txt', import.meta.url));
 const sample = 'Grüße, 中文 😀\nSecond line.\r\n';
 
 let dir: string;

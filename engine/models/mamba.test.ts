@@ -11,7 +11,7 @@ import { MambaModel, parseMambaConfig, scanBlockSize } from './mamba.js';
 import { runChunk } from './model.js';
 import { registryEntry } from './registry.js';
 
-const fixtureDir = fileURLToPath(new URL('../../../shared/fixtures/parity/mamba', import.meta.url));
+const fixtureDir = fileURLToPath(new URL('../../test/fixtures/parity/mamba', import.meta.url));
 
 interface Golden {
   readonly input_ids: number[];

@@ -10,7 +10,7 @@ import { loadModel } from '../io/load-model.js';
 import { runChunk } from './model.js';
 import { LlamaModel, parseLlamaConfig } from './transformer.js';
 
-const fixtureDir = fileURLToPath(new URL('../../../shared/fixtures/parity/llama', import.meta.url));
+const fixtureDir = fileURLToPath(new URL('../../test/fixtures/parity/llama', import.meta.url));
 
 interface Golden {
   readonly input_ids: number[];

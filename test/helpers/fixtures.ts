@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const sharedDir = fileURLToPath(new URL('../../../shared/', import.meta.url));
-export const fixtureDir = (name: string) => `${sharedDir}fixtures/parity/${name}`;
+/** The parity fixtures (test/fixtures/parity, made by scripts/make-fixtures) and the KJV text (assets/corpus). */
+export const fixtureDir = (name: string) => `${repoRoot}test/fixtures/parity/${name}`;
+export const kjvPath = `${repoRoot}assets/corpus/kjv.txt`;
 
 export const tttFixtures = [
   'ttt-linear-mamba-backbone',

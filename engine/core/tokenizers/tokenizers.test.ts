@@ -6,7 +6,7 @@ import { WorkbenchError } from '../errors.js';
 import { byteLevelAlphabet, createHfTokenizer } from './hf.js';
 import { assertTokenizerFitsModel, byteTokenizer, createTokenizer, encodeDocument, knownTokenizers, tokenizeInChunks, type Tokenizer } from './index.js';
 
-const kjvPath = fileURLToPath(new URL('../../../../shared/corpus/kjv.txt', import.meta.url));
+const kjvPath = fileURLToPath(new URL('../../../assets/corpus/kjv.txt', import.meta.url));
 const kjvExcerpt = existsSync(kjvPath) ? readFileSync(kjvPath, 'utf8').slice(0, 30_000) : '';
 
 /** Text that stresses boundaries: runs of spaces, blank lines, CRLF, tabs, accents, CJK, emoji, a leading space. */
