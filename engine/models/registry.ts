@@ -18,6 +18,14 @@ export interface ModelDescription {
   readonly hiddenSize: number;
   readonly vocabSize: number;
   readonly tokenizer: string;
+  /**
+   * Tokens of context the model was trained on, where attending past it leaves what it learned (a Transformer's
+   * `trained_context`, else `max_position_embeddings`): analyses slide a window of this size by default. Null for
+   * recurrent models, which carry fixed-size state.
+   */
+  readonly trainedContext: number | null;
+  /** Its layers learn at test time and report the inner loop (losses before/after each update, weight metrics). */
+  readonly innerLoop: boolean;
   readonly details: Readonly<Record<string, string | number | boolean>>;
 }
 
@@ -60,6 +68,12 @@ export function defaultTokenizer(config: Record<string, unknown>, vocabSize: num
   return 'none';
 }
 
+/** A config's own `trained_context` (a whole number of tokens) where it states one, else its position limit. */
+function trainedContextOf(json: Record<string, unknown>, maxPositionEmbeddings: number): number {
+  const stated = json.trained_context;
+  return typeof stated === 'number' && Number.isInteger(stated) && stated > 0 ? stated : maxPositionEmbeddings;
+}
+
 const ttt: RegistryEntry = {
   family: 'ttt',
   describe(json, source, options) {
@@ -73,6 +87,8 @@ const ttt: RegistryEntry = {
       hiddenSize: c.hiddenSize,
       vocabSize: c.vocabSize,
       tokenizer: defaultTokenizer(json, c.vocabSize),
+      trainedContext: null,
+      innerLoop: true,
       details: {
         ttt_layer_type: c.tttLayerType, mini_batch_size: c.miniBatchSize, ttt_base_lr: c.tttBaseLr, pre_conv: c.preConv,
         share_qk: c.shareQk, use_gate: c.useGate, intermediate_size: c.intermediateSize, conv_kernel: c.convKernel,
@@ -100,6 +116,8 @@ const llama: RegistryEntry = {
       hiddenSize: c.hiddenSize,
       vocabSize: c.vocabSize,
       tokenizer: defaultTokenizer(json, c.vocabSize),
+      trainedContext: trainedContextOf(json, c.maxPositionEmbeddings),
+      innerLoop: false,
       details: {
         attention: window === null ? 'full' : `window ${window}`, num_key_value_heads: c.numKeyValueHeads, head_dim: c.headDim,
         intermediate_size: c.intermediateSize, rope_theta: c.ropeTheta, tie_word_embeddings: c.tieWordEmbeddings,
@@ -126,6 +144,8 @@ const mamba: RegistryEntry = {
       vocabSize: c.vocabSize,
       // released Mamba checkpoints use GPT-NeoX-20B's tokenizer (no built-in one): their folders carry tokenizer.json
       tokenizer: defaultTokenizer(json, c.vocabSize),
+      trainedContext: null,
+      innerLoop: false,
       details: {
         d_inner: c.dInner, d_state: c.dState, d_conv: c.dConv, dt_rank: c.dtRank, expand: c.expand, tie_embeddings: c.tieEmbeddings,
       },
