@@ -115,6 +115,8 @@ export const RunModel = z.object({
   miniBatchSize: z.number().int().nullable(),
   layers: z.number().int(),
   window: z.number().int().nullable(),
+  /** How the model attended, in words, for Transformers: "window 1,024, its trained context" or "full attention (asked for)". */
+  attention: z.string().nullable().optional(),
   /** The layer ranges [start, end) of the pipeline stages that ran the model, one worker thread each. */
   stages: z.array(LayerRange).optional(),
   error: z.string().nullable(),
@@ -131,7 +133,8 @@ export const RunManifest = z.object({
   settings: z.object({
     maxTokens: z.number().int().nullable(),
     chunkTokens: z.number().int(),
-    window: z.number().int().nullable(),
+    /** What was asked for: a window in tokens, `full`, or null (each Transformer's trained context). */
+    window: z.union([z.number().int(), z.literal('full')]).nullable(),
     innerLoop: z.boolean(),
   }),
   backend: BackendInfo,
@@ -218,6 +221,71 @@ export const Comparison = z.object({
 });
 export type Comparison = z.infer<typeof Comparison>;
 
+/**
+ * Chart aggregates of a run, kept by the engine as tokens are processed (engine/analysis/aggregates.ts) and pushed
+ * to the views while it runs: the same numbers whether a run is live or read back from disk. Bins are fixed when a
+ * model starts (by its token count), so an update only ever touches the bins it names.
+ */
+export const LogBins = z.object({
+  /** The bins given, by index (an update gives only the bins that changed). */
+  index: z.array(z.number().int()),
+  /** Each bin's x: the geometric centre of the first and last position it holds so far. */
+  x: z.array(z.number()),
+  /** Per column, the values summed into each bin and how many there were (NaN values are not counted). */
+  sum: z.record(z.array(z.number())),
+  count: z.record(z.array(z.number())),
+});
+export type LogBins = z.infer<typeof LogBins>;
+
+export const MinMaxBins = z.object({
+  index: z.array(z.number().int()),
+  /** First and last position in each bin. */
+  x0: z.array(z.number()),
+  x1: z.array(z.number()),
+  /** Per column, the bin's two extremes in the order they occurred (min then max, or max then min). */
+  first: z.record(z.array(z.number())),
+  second: z.record(z.array(z.number())),
+});
+export type MinMaxBins = z.infer<typeof MinMaxBins>;
+
+/** Bins of the per-token curves: a few wide ones (no early bin rests on a handful of tokens), or many narrow ones. */
+export const TokenBinning = z.enum(['smoothed', 'raw']);
+export type TokenBinning = z.infer<typeof TokenBinning>;
+
+export const ModelAggregates = z.object({
+  model: z.string(),
+  /** Per-token NLL (nats, column `nll`) and UTF-8 bytes (column `bytes`) in log-spaced position bins. */
+  tokens: z.object({ smoothed: LogBins, raw: LogBins }),
+  /** Per layer: inner-loop losses (init, before, after, reduction, ratio) in log-spaced bins. */
+  innerLoop: z.array(LogBins),
+  /** Per layer: weight metrics (W1_norm, W1_dist_init, …) as min/max in equal position bins. */
+  hiddenState: z.array(MinMaxBins),
+  /** Per layer: the state summary (column `value`: Mamba SSM norm, KV-cache bytes) as min/max. */
+  modelState: z.array(MinMaxBins),
+});
+export type ModelAggregates = z.infer<typeof ModelAggregates>;
+
+export const RunAggregates = z.object({
+  runId: z.string(),
+  /** true: every bin of every model (an answer to `watchRun`); false: only what changed since the last update. */
+  complete: z.boolean(),
+  models: z.array(ModelAggregates),
+});
+export type RunAggregates = z.infer<typeof RunAggregates>;
+
+/** One model's live progress in a run: where it is, how fast it goes and when it will be done. */
+export const ModelProgress = z.object({
+  model: z.string(),
+  status: RunStatus,
+  tokensDone: z.number().int(),
+  tokensTotal: z.number().int(),
+  tokensPerSecond: z.number().nullable(),
+  etaSeconds: z.number().nullable(),
+  /** Bits per byte over the tokens done so far. */
+  bitsPerByte: z.number().nullable(),
+});
+export type ModelProgress = z.infer<typeof ModelProgress>;
+
 // ---------------------------------------------------------------------------------------------------------
 // Methods
 
@@ -252,7 +320,8 @@ export const methods = {
       book: z.string().min(1),
       models: z.array(z.string().min(1)).min(1),
       maxTokens: z.number().int().positive().optional(),
-      window: z.number().int().positive().optional(),
+      /** Transformer attention: a sliding window of N tokens, or `full`; absent: each model's trained context. */
+      window: z.union([z.number().int().positive(), z.literal('full')]).optional(),
       innerLoop: z.boolean().optional(),
       /** The backend the run's workers start (default: the engine's own); one that cannot start fails the request. */
       backend: BackendName.optional(),
@@ -304,6 +373,32 @@ export const methods = {
     }).strict(),
     result: Series,
   },
+  /**
+   * A run's chart aggregates now (live or finished); while it runs, `runData` notifications then carry what changes.
+   */
+  watchRun: {
+    params: z.object({ runId: z.string() }).strict(),
+    result: RunAggregates,
+  },
+  /** What a run would need: per model, the memory its attention and state take and a rough time, before it starts. */
+  estimateAnalysis: {
+    params: z.object({
+      book: z.string().min(1),
+      models: z.array(z.string().min(1)).min(1),
+      maxTokens: z.number().int().positive().optional(),
+      window: z.union([z.number().int().positive(), z.literal('full')]).optional(),
+    }).strict(),
+    result: z.object({
+      models: z.array(z.object({
+        dir: z.string(), name: z.string(), tokens: z.number().int(),
+        /** What the model's attention will be, in words ("window 1,024, its trained context"); null for recurrent models. */
+        attention: z.string().nullable(),
+        memoryBytes: z.number(),
+        /** Multiply-adds of attention over the book, beyond the rest of the model (0 for recurrent models). */
+        attentionFlops: z.number(),
+      })),
+    }),
+  },
   getSnapshots: {
     params: z.object({
       runId: z.string(),
@@ -346,16 +441,6 @@ export type MethodResult<M extends MethodName> = z.infer<(typeof methods)[M]['re
 // Notifications
 
 export const notifications = {
-  progress: z.object({
-    runId: z.string(),
-    model: z.string(),
-    modelIndex: z.number().int(),
-    models: z.number().int(),
-    tokensDone: z.number().int(),
-    tokensTotal: z.number().int(),
-    tokensPerSecond: z.number(),
-    etaSeconds: z.number().nullable(),
-  }),
   trainProgress: z.object({
     runId: z.string(),
     step: z.number().int(),
@@ -365,6 +450,17 @@ export const notifications = {
     tokensPerSecond: z.number(),
     etaSeconds: z.number().nullable(),
   }),
+  /** A run's models side by side: each one's progress, and the whole run's fraction done and time left. */
+  runProgress: z.object({
+    runId: z.string(),
+    /** 0..1: the part of the book every model has covered on average. */
+    fraction: z.number(),
+    etaSeconds: z.number().nullable(),
+    elapsedSeconds: z.number(),
+    models: z.array(ModelProgress),
+  }),
+  /** What changed in a running run's chart aggregates (a few times a second at most). */
+  runData: RunAggregates,
   runFinished: z.object({ runId: z.string(), status: RunStatus }),
   runFailed: z.object({ runId: z.string(), message: z.string() }),
 } as const;

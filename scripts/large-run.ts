@@ -9,7 +9,7 @@
  *        - zoom: from releasing a zoom drag on that chart to its redraw with refined points from the engine,
  *        - each analysis tab (inner loop, hidden state, tokens) until its first chart or text is drawn.
  *
- * Options: --data DIR (default out/large-run/data), --book FILE (default ../shared/corpus/kjv.txt), --fresh,
+ * Options: --data DIR (default out/large-run/data), --book FILE (default assets/corpus/kjv.txt), --fresh,
  * --max-tokens N (a shorter run, for trying the script out).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -27,7 +27,7 @@ const { values } = parseArgs({
   options: { data: { type: 'string' }, book: { type: 'string' }, fresh: { type: 'boolean' }, 'max-tokens': { type: 'string' } },
 });
 const dataDir = values.data ?? join(root, 'out', 'large-run', 'data');
-const book = values.book ?? join(root, '..', 'shared', 'corpus', 'kjv.txt');
+const book = values.book ?? join(root, 'assets', 'corpus', 'kjv.txt');
 const runId = 'kjv-ttt-linear-tiny';
 const runDir = join(dataDir, 'runs', runId);
 const modelDir = join(dataDir, 'models', 'ttt-linear-tiny');
@@ -54,7 +54,8 @@ async function analyse(): Promise<void> {
     onProgress: (p) => {
       if (performance.now() - lastLog < 30_000) return;
       lastLog = performance.now();
-      log(`analysed ${p.tokensDone.toLocaleString('en-US')} / ${p.tokensTotal.toLocaleString('en-US')} tokens, ${Math.round(p.tokensPerSecond)} tok/s`);
+      const m = p.models[0];
+      log(`analysed ${m.tokensDone.toLocaleString('en-US')} / ${m.tokensTotal.toLocaleString('en-US')} tokens, ${Math.round(m.tokensPerSecond ?? 0)} tok/s`);
     },
   });
   const m = manifest.models[0];

@@ -1,16 +1,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tableFromIPC } from 'apache-arrow';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackendInfo, selectBackend } from '../core/backend.js';
-import { readSafetensors } from '../core/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../core/safetensors.js';
 import { StagePipeline } from '../runtime/pipeline.js';
 import { computeLogits } from '../cli/logits.js';
 import { loadModel } from '../io/load-model.js';
 import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-models.js';
 import { analyzeBook } from './analyze.js';
 import { readSeries } from './run-store.js';
+import { aggregatesFromRun, type RunAggregator } from './aggregates.js';
 
 const work = tempDir();
 let backend: BackendInfo;
@@ -90,13 +92,14 @@ describe('analyzeBook', () => {
     const runDir = join(work.dir, 'run-cancel');
     const controller = new AbortController();
     const { manifest } = await analyzeBook({
-      book, models: [ttt, mlp], runDir, backend, chunkTokens: 32, signal: controller.signal,
-      onProgress: (p) => p.tokensDone >= 64 && controller.abort(),
+      book, models: [ttt, mlp], runDir, backend, chunkTokens: 32, signal: controller.signal, progressIntervalMs: 0,
+      onProgress: (p) => p.models[0].tokensDone >= 64 && controller.abort(),
     });
     expect(manifest.status).toBe('cancelled');
     expect(manifest.models[0].status).toBe('cancelled');
     expect(manifest.models[0].tokensDone).toBe(64);
     expect(manifest.models[1].status).toBe('cancelled');
+    expect(manifest.models[1].tokensDone).toBeLessThan(manifest.models[1].tokensTotal);
     const tokens = readArrow(join(runDir, manifest.models[0].files.nll));
     expect(tokens.numRows).toBe(64);
     const onDisk = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as { status: string };
@@ -133,18 +136,87 @@ describe('analyzeBook', () => {
     }
   });
 
-  it('fails the run in one line when a stage worker dies, and ends the other workers', async () => {
-    let pipeline: StagePipeline | null = null;
+  it('fails a model in one line when a stage worker dies, and the other models of the run go on', async () => {
+    const started: Promise<StagePipeline>[] = [];
+    let injected = false;
     const { manifest } = await analyzeBook({
-      book, models: [ttt, mlp], runDir: join(work.dir, 'run-crash'), backend, stages: 2, chunkTokens: 32,
-      startPipeline: async (options) => (pipeline = await StagePipeline.start(options)),
-      onProgress: (p) => p.tokensDone === 64 && pipeline!.injectFault(1, 'exit'),
+      book, models: [ttt, mlp], runDir: join(work.dir, 'run-crash'), backend, stages: 2, chunkTokens: 32, progressIntervalMs: 0,
+      startPipeline: (options) => {
+        const pipeline = StagePipeline.start(options);
+        started.push(pipeline); // in model order: each model starts its workers before its first await
+        return pipeline;
+      },
+      onProgress: (p) => {
+        if (injected || p.models[0].tokensDone < 64) return;
+        injected = true;
+        void started[0].then((pipeline) => pipeline.injectFault(1, 'exit'));
+      },
     });
     expect(manifest.status).toBe('failed');
     expect(manifest.models[0].status).toBe('failed');
     expect(manifest.models[0].error).toMatch(/^model stage 2 of 2 \(layers 1–1\): stopped \(its thread exited with code 3\)$/);
-    expect(manifest.models[1].status).toBe('cancelled');
+    expect(manifest.error).toMatch(/^1 of 2 models failed: ttt-linear: model stage 2 of 2/);
+    expect(manifest.models[1].status).toBe('finished');
+    expect(manifest.models[1].tokensDone).toBe(manifest.models[1].tokensTotal);
     expect(readArrow(join(work.dir, 'run-crash', manifest.models[0].files.nll)).numRows).toBeGreaterThanOrEqual(64);
+  });
+
+  it('fails a model whose loss is not a number, alone, keeping what it computed before', async () => {
+    const broken = writeTinyModel(work.dir, 'ttt-linear', 'nan-weights');
+    const weights = join(broken, 'model.safetensors');
+    const file = readSafetensors(readFileSync(weights), weights);
+    const tensors = [...file.tensors.entries()].map(([name, t]) => ({ name, shape: t.shape, data: name.includes('lm_head') || name.endsWith('norm.weight') ? t.data.map(() => NaN) : t.data }));
+    writeFileSync(weights, writeSafetensors(tensors, 'F32'));
+    const { manifest } = await analyzeBook({ book, models: [broken, mamba], runDir: join(work.dir, 'run-nan'), backend, chunkTokens: 32, maxTokens: 200 });
+    expect(manifest.models[0].status).toBe('failed');
+    expect(manifest.models[0].error).toBe('nan-weights: the loss is not a number from token 1 on (NaN or infinite: its weights or activations overflowed); the model stopped there');
+    expect(manifest.models[1].status).toBe('finished');
+    expect(manifest.status).toBe('failed');
+  });
+
+  it('advances the models side by side, and keeps chart aggregates that equal those read back from the files', async () => {
+    let aggregator: RunAggregator | null = null;
+    const spread: number[] = [];
+    const { manifest, runDir } = await analyzeBook({
+      book, models: [ttt, mlp, mamba, llama], runDir: join(work.dir, 'run-live'), backend, chunkTokens: 32, maxTokens: 600, progressIntervalMs: 0,
+      onStart: (_id, _dir, a) => (aggregator = a),
+      onProgress: (p) => {
+        const running = p.models.filter((m) => m.status === 'running').map((m) => m.tokensDone / m.tokensTotal);
+        if (running.length > 1) spread.push(Math.max(...running) - Math.min(...running));
+      },
+    });
+    expect(manifest.status).toBe('finished');
+    expect(spread.length).toBeGreaterThan(10);
+    // never more than the chunks in flight plus one ahead: (stages + 2) chunks of 32 out of 600 tokens
+    expect(Math.max(...spread)).toBeLessThanOrEqual((3 * 32) / 600 + 1e-9);
+    const live = aggregator!.take(true);
+    const stored = await aggregatesFromRun(runDir, manifest);
+    expect(stored).toEqual(live);
+    const ttt0 = live.models[0];
+    const counted = ttt0.tokens.raw.count.nll.reduce((a, b) => a + b, 0);
+    expect(counted).toBe(599);
+    expect(ttt0.innerLoop).toHaveLength(2);
+    expect(ttt0.hiddenState[0].first.W1_dist_init.length).toBeGreaterThan(0);
+    expect(live.models[2].modelState).toHaveLength(2);
+    const sum = ttt0.tokens.smoothed.sum.nll.reduce((a, b) => a + b, 0);
+    expect(sum / Math.LN2 / ttt0.tokens.smoothed.sum.bytes.reduce((a, b) => a + b, 0)).toBeCloseTo(manifest.models[0].bitsPerByte!, 9);
+  });
+
+  it('runs a Transformer within its trained context by default, and says so', async () => {
+    const shipped = fileURLToPath(new URL('../../assets/models/transformer', import.meta.url));
+    const sample = fileURLToPath(new URL('../../assets/books/kjv-new-testament.txt', import.meta.url));
+    const run = (window?: number | 'full') => analyzeBook({ book: sample, models: [shipped], runDir: join(work.dir, `run-window-${window}`), backend, maxTokens: 1500, window });
+    const byDefault = (await run()).manifest, asked = (await run(1024)).manifest;
+    expect(byDefault.settings.window).toBeNull();
+    expect(byDefault.models[0].window).toBe(1024);
+    expect(byDefault.models[0].attention).toBe('window 1,024, its trained context');
+    expect(asked.models[0].attention).toBe('window 1,024 (asked for; trained context 1,024)');
+    expect(byDefault.models[0].bitsPerByte).toBe(asked.models[0].bitsPerByte);
+    const full = (await run('full')).manifest;
+    expect(full.models[0].window).toBeNull();
+    expect(full.models[0].attention).toBe('full attention (asked for; trained context 1,024)');
+    // past its trained context, full attention is another (worse) model of the same text
+    expect(full.models[0].bitsPerByte).not.toBe(byDefault.models[0].bitsPerByte);
   });
 
   it('leaks no tensors over a run', async () => {

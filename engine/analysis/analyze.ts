@@ -6,13 +6,18 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { BackendInfo } from '../core/backend.js';
-import { WorkbenchError } from '../core/errors.js';
+import { WorkbenchError, workbenchError } from '../core/errors.js';
 import { writeSafetensors, type FloatTensor } from '../core/safetensors.js';
 import { assertTokenizerFitsModel, createTokenizer, encodeDocument, type Tokenizer } from '../core/tokenizers/index.js';
 import { readBook } from '../io/book.js';
 import { describeModelDir, tokenizerSpecFor } from '../io/model-dir.js';
 import { type PipelineModel, type PipelineOptions, StagePipeline } from '../runtime/pipeline.js';
 import type { ChunkResult, StageSeries } from '../runtime/stage-messages.js';
+import { defaultStageCount } from '../runtime/stage-plan.js';
+import type { ModelDescription } from '../models/registry.js';
+import { type ModelAggregator, RunAggregator } from './aggregates.js';
+import { SideBySide } from './side-by-side.js';
+import { assertAttentionFits, attentionFor } from './estimate.js';
 import type { NotificationParams, RunManifest, RunModel } from '../protocol.js';
 import { ArrowAppender } from './arrow-writer.js';
 import { newRunId, writeManifest } from './run-store.js';
@@ -26,7 +31,8 @@ export interface AnalyzeOptions {
   readonly runDir?: string;
   readonly runId?: string;
   readonly maxTokens?: number;
-  readonly window?: number;
+  /** Transformer attention: a window of N tokens, or `full`; absent: each Transformer's trained context. */
+  readonly window?: number | 'full';
   /** Tokens per chunk: a multiple of the TTT mini-batch size keeps every chunk on the fast dual-form path. */
   readonly chunkTokens?: number;
   /** TTT inner-loop losses and hidden-state evolution (on by default). */
@@ -35,17 +41,19 @@ export interface AnalyzeOptions {
   readonly snapshots?: number;
   readonly backend: BackendInfo;
   /**
-   * Worker threads each model is split across as a pipeline of stages (runtime/pipeline.ts); default: one per core
-   * on CPU backends, one on GPU backends. The numbers do not depend on it.
+   * Worker threads each model is split across as a pipeline of stages (runtime/pipeline.ts); default: the cores
+   * shared out among the run's models (they run side by side), at least one each. The numbers do not depend on it.
    */
   readonly stages?: number;
-  /** Starts the run's workers (tests wrap it to make a worker die); default `StagePipeline.start`. */
+  /** Starts a model's workers (tests wrap it to make a worker die); default `StagePipeline.start`. */
   readonly startPipeline?: (options: PipelineOptions) => Promise<StagePipeline>;
   readonly versions?: Record<string, string>;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (event: NotificationParams<'progress'>) => void;
-  /** Called once the run folder and its first manifest exist. */
-  readonly onStart?: (runId: string, runDir: string) => void;
+  /** The run's progress, every model's, after a chunk of any of them, at most every `progressIntervalMs` (200). */
+  readonly onProgress?: (event: NotificationParams<'runProgress'>) => void;
+  readonly progressIntervalMs?: number;
+  /** Called once the run folder and its first manifest exist, with the aggregates the run keeps up to date. */
+  readonly onStart?: (runId: string, runDir: string, aggregates: RunAggregator) => void;
 }
 
 export interface AnalyzeResult {
@@ -58,10 +66,15 @@ const defaultChunkTokens = 512;
 /** Yields to the event loop, so a server on the same thread answers requests and cancels between chunks. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Stages per model when none are asked for: the cores shared out among the models that run side by side. */
+export const stagesPerModel = (backend: string, models: number) => Math.max(1, Math.floor(defaultStageCount(backend) / Math.max(1, models)));
+
+const messageOf = (error: unknown) => (error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`);
+
 export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResult> {
   const book = await readBook(options.book);
   // Read every model's config and tokenizer first: a bad model fails the run before any work is done.
-  const plans = [];
+  const plans: { dir: string; description: ModelDescription; tokenizer: Tokenizer; attention: ReturnType<typeof attentionFor> }[] = [];
   const tokenizers = new Map<string, Tokenizer>();
   for (const dir of options.models) {
     const description = await describeModelDir(dir);
@@ -70,7 +83,9 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
     if (!tokenizers.has(key)) tokenizers.set(key, await createTokenizer(spec));
     const tokenizer = tokenizers.get(key)!;
     assertTokenizerFitsModel(tokenizer, description.vocabSize, join(dir, 'config.json'));
-    plans.push({ dir, description, tokenizer });
+    const attention = attentionFor(description, options.window);
+    // described with its window, so the architecture says how it attends
+    plans.push({ dir, description: attention.window === null ? description : await describeModelDir(dir, { window: attention.window }), tokenizer, attention });
   }
   const encoded = new Map<Tokenizer, { ids: Int32Array; bytes: Uint32Array }>();
   const tokensOf = (tokenizer: Tokenizer) => {
@@ -82,6 +97,11 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
     }
     return e;
   };
+
+  for (const plan of plans) {
+    const tokens = Math.min(tokensOf(plan.tokenizer).ids.length, options.maxTokens ?? Infinity);
+    await assertAttentionFits(plan.dir, plan.description, tokens, plan.attention.window, options.backend.name);
+  }
 
   const runId = options.runId ?? newRunId();
   const runDir = options.runDir ?? join(options.runsDir ?? 'runs', runId);
@@ -119,62 +139,99 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
       files: {},
       miniBatchSize: typeof p.description.details.mini_batch_size === 'number' ? p.description.details.mini_batch_size : null,
       layers: p.description.layers,
-      window: p.description.family === 'llama' ? options.window ?? null : null,
+      window: p.attention.window,
+      attention: p.attention.note,
       error: null,
     })),
     error: null,
   };
   await writeManifest(runDir, manifest);
-  options.onStart?.(runId, runDir);
+  const aggregates = new RunAggregator(runId);
+  for (const m of manifest.models) aggregates.model(m.key, m.tokensTotal, m.layers); // in the run's model order
+  options.onStart?.(runId, runDir, aggregates);
 
-  const update = async (index: number, patch: Partial<RunModel>) => {
+  // one manifest write at a time, the latest state winning: models finish chunks concurrently
+  let writing: Promise<void> = Promise.resolve();
+  const save = () => (writing = writing.then(() => writeManifest(runDir, manifest)));
+  const update = (index: number, patch: Partial<RunModel>) => {
     manifest = { ...manifest, models: manifest.models.map((m, i) => (i === index ? { ...m, ...patch } : m)) };
-    await writeManifest(runDir, manifest);
+    return save();
   };
 
-  let runStatus: RunManifest['status'] = 'finished';
-  // one set of workers for the whole run: the models take turns, each spread over all of them (runtime/pipeline.ts)
-  let pipeline: StagePipeline | null = null;
-  try {
-    for (let i = 0; i < plans.length; i++) {
-      if (options.signal?.aborted) {
-        await update(i, { status: 'cancelled' });
-        runStatus = 'cancelled';
-        continue;
-      }
-      const plan = plans[i];
-      try {
-        pipeline ??= await (options.startPipeline ?? StagePipeline.start)({ backend: options.backend.name, stages: options.stages });
-        // the window is a Transformer setting: recurrent models carry fixed-size state and take none
-        const loaded = await pipeline.load(plan.dir, plan.description.family === 'llama' ? { window: options.window } : {});
-        await update(i, { status: 'running', parameters: loaded.parameterCount, stages: [...loaded.ranges] });
-        const { ids, bytes } = tokensOf(plan.tokenizer);
-        const outcome = await streamModel({
-          pipeline, model: loaded, ids, bytes, runDir, entry: manifest.models[i], index: i, count: plans.length, runId,
-          chunkTokens, innerLoop, snapshots: options.snapshots ?? 32, signal: options.signal, onProgress: options.onProgress,
-          onChunk: (patch) => update(i, patch),
-        });
-        await update(i, outcome);
-        if (outcome.status === 'cancelled') runStatus = 'cancelled';
-      } catch (error) {
-        const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`;
-        await update(i, { status: 'failed', error: message });
-        runStatus = 'failed';
-        manifest = { ...manifest, error: message };
-        break;
-      }
+  const stages = options.stages ?? stagesPerModel(options.backend.name, plans.length);
+  const depth = stages + 1;
+  const lead = Math.max(...manifest.models.map((m) => ((depth + 1) * chunkTokens) / Math.max(1, m.tokensTotal)));
+  const schedule = new SideBySide(manifest.models.map((m, i) => ({ model: m.key, total: m.tokensTotal, boundedAttention: plans[i].attention.window !== null || plans[i].description.trainedContext === null })), lead);
+  let lastProgress = 0;
+  const reportProgress = (force = false) => {
+    if (!options.onProgress || (!force && performance.now() - lastProgress < (options.progressIntervalMs ?? progressIntervalMs))) return;
+    lastProgress = performance.now();
+    options.onProgress(schedule.progress(runId));
+  };
+
+  const runModel = async (i: number): Promise<void> => {
+    const plan = plans[i];
+    let pipeline: StagePipeline | null = null;
+    try {
+      if (options.signal?.aborted) throw new Cancelled();
+      pipeline = await (options.startPipeline ?? StagePipeline.start)({ backend: options.backend.name, stages });
+      // the window is a Transformer setting: recurrent models carry fixed-size state and take none
+      const loaded = await pipeline.load(plan.dir, plan.attention.window !== null ? { window: plan.attention.window } : {});
+      schedule.setStatus(i, 'running');
+      await update(i, { status: 'running', parameters: loaded.parameterCount, stages: [...loaded.ranges] });
+      const { ids, bytes } = tokensOf(plan.tokenizer);
+      const entry = manifest.models[i];
+      const outcome = await streamModel({
+        pipeline, model: loaded, ids, bytes, runDir, entry, runId, depth,
+        chunkTokens, innerLoop: innerLoop && plan.description.innerLoop, snapshots: options.snapshots ?? 32, signal: options.signal,
+        aggregator: aggregates.model(entry.key, entry.tokensTotal, entry.layers),
+        admit: (end) => schedule.admit(i, end),
+        onChunk: (done, bitsPerByte, patch) => {
+          if (done > 0) {
+            schedule.advance(i, done, bitsPerByte);
+            reportProgress();
+          }
+          return patch ? update(i, patch) : Promise.resolve();
+        },
+      });
+      schedule.setStatus(i, outcome.status ?? 'finished');
+      await update(i, outcome);
+    } catch (error) {
+      const cancelled = error instanceof Cancelled;
+      schedule.setStatus(i, cancelled ? 'cancelled' : 'failed');
+      await update(i, cancelled ? { status: 'cancelled' } : { status: 'failed', error: messageOf(error), ...partialOf(error) });
+    } finally {
+      await pipeline?.close();
+      reportProgress(true);
     }
-  } finally {
-    await pipeline?.close();
-  }
+  };
+  await Promise.all(plans.map((_, i) => runModel(i)));
+  await writing;
+
+  const failed = manifest.models.filter((m) => m.status === 'failed');
+  const runStatus: RunManifest['status'] = failed.length > 0 ? 'failed' : manifest.models.some((m) => m.status === 'cancelled') ? 'cancelled' : 'finished';
   manifest = {
     ...manifest,
     status: runStatus,
     finishedAt: new Date().toISOString(),
-    models: manifest.models.map((m) => (m.status === 'queued' ? { ...m, status: runStatus === 'failed' ? 'cancelled' as const : m.status } : m)),
+    error: failed.length === 0 ? null : `${failed.length} of ${manifest.models.length} models failed: ${failed.map((m) => `${m.name}: ${m.error}`).join('; ')}`,
   };
   await writeManifest(runDir, manifest);
   return { runDir, manifest };
+}
+
+/** Progress notifications at most this often (the last one always goes). */
+const progressIntervalMs = 200;
+
+class Cancelled extends Error {}
+
+/** A model that failed mid-way keeps the figures of what it finished (the stream attaches them to its error). */
+const partialOf = (error: unknown): Partial<RunModel> => (error instanceof StreamFailure ? error.partial : {});
+
+class StreamFailure extends WorkbenchError {
+  constructor(cause: unknown, readonly partial: Partial<RunModel>) {
+    super(cause instanceof WorkbenchError ? cause.code : 'E_STAGE', messageOf(cause));
+  }
 }
 
 interface StreamJob {
@@ -184,15 +241,18 @@ interface StreamJob {
   readonly bytes: Uint32Array;
   readonly runDir: string;
   readonly entry: RunModel;
-  readonly index: number;
-  readonly count: number;
   readonly runId: string;
+  /** Chunks kept in flight, so that every stage has the next one waiting when it finishes the current one. */
+  readonly depth: number;
   readonly chunkTokens: number;
   readonly innerLoop: boolean;
   readonly snapshots: number;
   readonly signal?: AbortSignal;
-  readonly onProgress?: AnalyzeOptions['onProgress'];
-  readonly onChunk: (patch: Partial<RunModel>) => Promise<void>;
+  readonly aggregator: ModelAggregator;
+  /** Resolves when the model may send tokens up to `end` (models advance side by side). */
+  readonly admit: (end: number) => Promise<void>;
+  /** After each chunk: tokens done and bits per byte so far, and now and then the manifest's figures to save. */
+  readonly onChunk: (done: number, bitsPerByte: number | null, patch: Partial<RunModel> | null) => Promise<void>;
 }
 
 /** Manifest updates at most this often. */
@@ -209,17 +269,17 @@ interface InFlight {
 }
 
 async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
-  const { pipeline, model, ids, bytes, entry } = job;
+  const { pipeline, model, ids, bytes, entry, aggregator } = job;
   const total = entry.tokensTotal;
   const dir = join(job.runDir, 'models', entry.key);
   await mkdir(dir, { recursive: true });
   const rel = (name: string) => join('models', entry.key, name);
-  const trace = model.family === 'ttt' && job.innerLoop;
+  const trace = job.innerLoop;
   const files: Record<string, string> = { nll: rel('tokens.arrow'), throughput: rel('throughput.arrow') };
   if (trace) Object.assign(files, { innerLoop: rel('inner_loop.arrow'), hiddenState: rel('hidden_state.arrow'), snapshots: rel('snapshots.safetensors') });
   if (model.stateSummary) files.modelState = rel('model_state.arrow');
   const writers = Object.fromEntries(Object.entries(files).filter(([, f]) => f.endsWith('.arrow')).map(([k, f]) => [k, new ArrowAppender(join(job.runDir, f), appenderOptions)]));
-  await job.onChunk({ files });
+  await job.onChunk(0, null, { files });
 
   const K = entry.miniBatchSize ?? 1;
   const snapshots: FloatTensor[] = [];
@@ -232,20 +292,34 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   let lastManifest = started;
   let status: RunModel['status'] = 'finished';
   let done = 0;
-  // enough chunks in flight that every stage has the next one waiting when it finishes the current one
-  const depth = model.ranges.length + 1;
   const inFlight: InFlight[] = [];
   let sent = 0;
+  const figures = (): Partial<RunModel> => {
+    const wallSeconds = (performance.now() - started) / 1000;
+    return {
+      tokensDone: done, nllSum, predictedTokens, predictedBytes, wallSeconds, tokensPerSecond: done / Math.max(wallSeconds, 1e-9),
+      bitsPerByte: predictedBytes > 0 ? nllSum / Math.LN2 / predictedBytes : null,
+    };
+  };
   try {
     while (done < total) {
       if (job.signal?.aborted) {
         status = 'cancelled';
         break;
       }
-      while (inFlight.length < depth && sent < total) {
+      while (inFlight.length < job.depth && sent < total) {
         const start = sent, end = Math.min(start + job.chunkTokens, total);
+        // the chunk in hand is never held back: only chunks beyond it wait for the slower models
+        if (inFlight.length > 0) {
+          const admitted = job.admit(end);
+          if (await Promise.race([admitted.then(() => true), inFlight[0].answer.then(() => false, () => false)]) === false) break;
+        } else {
+          await job.admit(end);
+        }
         const predicted = Math.min(end, total - 1) - start; // rows whose next token is inside the analysed range
-        inFlight.push({ start, end, predicted, answer: pipeline.submit(ids.subarray(start, end), ids.subarray(start + 1, start + 1 + predicted)) });
+        const answer = pipeline.submit(ids.subarray(start, end), ids.subarray(start + 1, start + 1 + predicted));
+        answer.catch(() => undefined); // a failure is met where the chunk is awaited; until then it is not unhandled
+        inFlight.push({ start, end, predicted, answer });
         sent = end;
       }
       const chunk = inFlight.shift()!;
@@ -265,51 +339,55 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
         chunkNll += nll[i];
         chunkBytes += bytes[s + 1 + i];
       }
+      // a diverged model stops at its first bad chunk, keeping everything before it
+      if (!Number.isFinite(chunkNll)) throw workbenchError('E_DIVERGED', entry.name, s + 1 + nll.findIndex((v) => !Number.isFinite(v)));
       writers.nll.append({ position, token, nll, bytes: tokenBytes });
+      aggregator.addTokens(position, nll, tokenBytes);
       nllSum += chunkNll;
       predictedTokens += predicted;
       predictedBytes += chunkBytes;
       const firstMiniBatch = Math.floor(s / K);
       if (trace) {
-        appendPerMiniBatch(writers.innerLoop, answer.series, (x) => x.innerLoop, firstMiniBatch, K, () => ['init', 'before', 'after']);
-        appendPerMiniBatch(writers.hiddenState, answer.series, (x) => x.weightMetrics, firstMiniBatch, K, (x) => weightColumnNames(x.weightMetricNames?.length ?? 0));
+        appendPerMiniBatch(answer.series, (x) => x.innerLoop, firstMiniBatch, K, () => ['init', 'before', 'after'], (layer, columns) => {
+          writers.innerLoop.append(columns);
+          aggregator.addInnerLoop(layer, columns.position, columns.init, columns.before, columns.after);
+        });
+        appendPerMiniBatch(answer.series, (x) => x.weightMetrics, firstMiniBatch, K, (x) => weightColumnNames(x.weightMetricNames?.length ?? 0), (layer, columns) => {
+          writers.hiddenState.append(columns);
+          const metrics = Object.fromEntries(Object.entries(columns).filter(([name]) => !perMiniBatchKeys.has(name)));
+          aggregator.addHiddenState(layer, columns.position, metrics);
+        });
         for (const x of answer.series) for (const p of x.snapshots) snapshots.push({ name: `layers.${p.layer}.${p.name}.mb${p.miniBatch}`, shape: p.shape, data: p.data });
       }
       if (model.stateSummary) {
         const values = concatFloat32(answer.series.map((x) => x.stateSummary ?? new Float32Array(0)));
         writers.modelState.append({ position: new Int32Array(values.length).fill(e), layer: Int32Array.from(values.keys()), value: values });
+        values.forEach((v, layer) => aggregator.addModelState(layer, [e], [v]));
       }
 
       done = e;
       const seconds = (performance.now() - started) / 1000;
-      const rate = done / Math.max(seconds, 1e-9);
-      writers.throughput.append({ position: Int32Array.of(done), tokens_per_s: Float64Array.of(rate), elapsed_s: Float64Array.of(seconds) });
-      job.onProgress?.({
-        runId: job.runId, model: entry.key, modelIndex: job.index, models: job.count, tokensDone: done, tokensTotal: total,
-        tokensPerSecond: rate, etaSeconds: (total - done) / rate,
-      });
-      if (performance.now() - lastManifest > manifestIntervalMs) {
-        lastManifest = performance.now();
-        await job.onChunk({ tokensDone: done, nllSum, predictedTokens, predictedBytes, wallSeconds: seconds, tokensPerSecond: rate });
-      }
+      writers.throughput.append({ position: Int32Array.of(done), tokens_per_s: Float64Array.of(done / Math.max(seconds, 1e-9)), elapsed_s: Float64Array.of(seconds) });
+      const saveNow = performance.now() - lastManifest > manifestIntervalMs;
+      if (saveNow) lastManifest = performance.now();
+      await job.onChunk(done, predictedBytes > 0 ? nllSum / Math.LN2 / predictedBytes : null, saveNow ? figures() : null);
       await yieldToEventLoop();
     }
-  } finally {
-    for (const w of Object.values(writers)) await w.close();
+  } catch (error) {
+    await closeAll(writers).catch(() => undefined);
+    throw new StreamFailure(error, figures());
   }
+  await closeAll(writers);
   if (trace) await writeFile(join(job.runDir, files.snapshots), writeSafetensors(snapshots, 'F32', { format: 'pt', mini_batch_size: String(K) }));
-  const wallSeconds = (performance.now() - started) / 1000;
-  return {
-    status,
-    tokensDone: done,
-    nllSum,
-    predictedTokens,
-    predictedBytes,
-    bitsPerByte: predictedBytes > 0 ? nllSum / Math.LN2 / predictedBytes : null,
-    wallSeconds,
-    tokensPerSecond: done / Math.max(wallSeconds, 1e-9),
-  };
+  return { status, ...figures() };
 }
+
+/** The key columns of per-mini-batch rows; the others are values. */
+const perMiniBatchKeys: ReadonlySet<string> = new Set(['layer', 'mini_batch', 'position']);
+
+const closeAll = async (writers: Record<string, ArrowAppender>) => {
+  for (const w of Object.values(writers)) await w.close();
+};
 
 const weightColumnNames = (columns: number) =>
   (columns === 8 ? ['W1', 'W2'] : ['W1']).flatMap((w) => ['norm', 'dist_init', 'dist_prev', 'cos_init'].map((m) => `${w}_${m}`));
@@ -322,24 +400,27 @@ const concatFloat32 = (parts: readonly Float32Array[]): Float32Array => {
 
 /**
  * Rows per (layer, finished mini-batch), long format: layer, mini_batch, position (its last token), values; the
- * stages' layers in order. `rowsOf` picks one per-layer series ([n, columns] row-major) of a stage.
+ * stages' layers in order. `rowsOf` picks one per-layer series ([n, columns] row-major) of a stage; `emit` gets
+ * each layer's rows.
  */
 function appendPerMiniBatch(
-  writer: ArrowAppender, series: readonly StageSeries[], rowsOf: (s: StageSeries) => readonly Float32Array[] | undefined,
+  series: readonly StageSeries[], rowsOf: (s: StageSeries) => readonly Float32Array[] | undefined,
   firstMiniBatch: number, K: number, namesOf: (s: StageSeries) => string[],
+  emit: (layer: number, columns: Record<string, Float32Array | Int32Array>) => void,
 ): void {
   for (const stage of series) {
     const names = namesOf(stage);
     (rowsOf(stage) ?? []).forEach((values, local) => {
       const c = names.length, n = values.length / c;
       if (n === 0) return;
+      const layer = stage.layerStart + local;
       const columns: Record<string, Float32Array | Int32Array> = {
-        layer: new Int32Array(n).fill(stage.layerStart + local),
+        layer: new Int32Array(n).fill(layer),
         mini_batch: Int32Array.from({ length: n }, (_, i) => firstMiniBatch + i),
         position: Int32Array.from({ length: n }, (_, i) => (firstMiniBatch + i + 1) * K - 1),
       };
       names.forEach((name, j) => (columns[name] = Float32Array.from({ length: n }, (_, i) => values[i * c + j])));
-      writer.append(columns);
+      emit(layer, columns);
     });
   }
 }

@@ -79,7 +79,7 @@ export function newRunId(now = new Date()): string {
 
 /** Which stored columns make up each series (x is always `position`). */
 const seriesColumns: Record<SeriesName, { file: string; exclude: readonly string[] }> = {
-  nll: { file: 'nll', exclude: ['position', 'token', 'bytes'] },
+  nll: { file: 'nll', exclude: ['position', 'token'] },
   innerLoop: { file: 'innerLoop', exclude: ['position', 'layer', 'mini_batch'] },
   hiddenState: { file: 'hiddenState', exclude: ['position', 'layer', 'mini_batch'] },
   modelState: { file: 'modelState', exclude: ['position', 'layer'] },

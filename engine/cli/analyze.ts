@@ -19,15 +19,18 @@ Arrow IPC files read directly in pandas (pyarrow.ipc), polars and DuckDB. Ctrl-C
 kept, marked "cancelled", with everything computed so far.
 
 Options:
-  --model DIR         model folder (repeat for several models; they run one after another)
+  --model DIR         model folder (repeat for several models; they advance over the book side by side)
   --out RUNDIR        run folder to create
   --max-tokens N      analyse only the first N tokens
-  --window W          sliding-window attention of W tokens for Transformer models (bounded KV cache)
+  --window W|full     Transformer attention: a sliding window of W tokens, or full causal attention over the
+                      whole book (memory and time grow with it). Default: each Transformer's trained context
+                      (its config's trained_context or max_position_embeddings), as it was trained
   --chunk N           tokens per chunk (default 512)
   --no-inner-loop     skip the TTT inner-loop and hidden-state series (faster)
   --backend B         tensorflow | webgpu | wasm | cpu (default: the best available)
-  --stages N          split each model into N pipeline stages, one worker thread each (default: one per
-                      CPU core on wasm and cpu, 1 on GPU backends); results do not depend on it
+  --stages N          split each model into N pipeline stages, one worker thread each (default: the CPU
+                      cores shared out among the models on wasm and cpu, 1 on GPU backends); results do
+                      not depend on it
   -h, --help          show this help`;
 
 export function engineVersions(): Record<string, string> {
@@ -72,19 +75,22 @@ export const analyzeCommand: Command = {
       const { manifest, runDir } = await analyzeBook({
         book, models, runDir: out, backend, versions: engineVersions(), signal: controller.signal,
         maxTokens: intOption('analyze', values['max-tokens'], '--max-tokens', 1),
-        window: intOption('analyze', values.window, '--window', 1),
+        window: values.window === 'full' ? 'full' : intOption('analyze', values.window, '--window', 1),
         chunkTokens: intOption('analyze', values.chunk, '--chunk', 1),
         stages: intOption('analyze', values.stages, '--stages', 1),
         innerLoop: !values['no-inner-loop'],
         onProgress: (p) => {
           if (!tty || performance.now() - lastLine < 200) return;
           lastLine = performance.now();
-          process.stderr.write(`\r${p.model} ${p.tokensDone.toLocaleString('en-US')}/${p.tokensTotal.toLocaleString('en-US')} tokens  ${Math.round(p.tokensPerSecond)} tok/s  ETA ${formatEta(p.etaSeconds)}   `);
+          const models = p.models.map((m) => `${m.model} ${Math.round((100 * m.tokensDone) / Math.max(1, m.tokensTotal))}%${m.tokensPerSecond === null ? '' : ` ${Math.round(m.tokensPerSecond)} tok/s`}`);
+          process.stderr.write(`\r${models.join('  ')}  ETA ${formatEta(p.etaSeconds)}   `);
         },
       });
       if (tty) process.stderr.write('\n');
       for (const m of manifest.models) {
-        io.stdout(`${m.name.padEnd(28)} ${m.status.padEnd(9)} ${m.tokensDone} tokens  ${m.bitsPerByte === null ? '-' : m.bitsPerByte.toFixed(4)} bits/byte  ${m.tokensPerSecond === null ? '-' : Math.round(m.tokensPerSecond)} tok/s`);
+        const attention = m.attention ? `  (${m.attention})` : '';
+        io.stdout(`${m.name.padEnd(28)} ${m.status.padEnd(9)} ${m.tokensDone} tokens  ${m.bitsPerByte === null ? '-' : m.bitsPerByte.toFixed(4)} bits/byte  ${m.tokensPerSecond === null ? '-' : Math.round(m.tokensPerSecond)} tok/s${attention}`);
+        if (m.error) io.stderr(`${m.name}: ${m.error}`);
       }
       io.stderr(`run ${manifest.status}: ${runDir}`);
       return manifest.status === 'finished' ? 0 : manifest.status === 'cancelled' ? 130 : 1;

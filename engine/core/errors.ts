@@ -39,6 +39,8 @@ export const errorMessages = {
   E_BOOK_ENCODING: (path: string, encoding: string, offset: number) =>
     `${path}: not valid ${encoding}: the first bad byte sequence is at byte offset ${offset}`,
   E_STAGE: (stage: string, reason: string) => `${stage}: ${reason}`,
+  E_DIVERGED: (model: string, position: number) =>
+    `${model}: the loss is not a number from token ${position} on (NaN or infinite: its weights or activations overflowed); the model stopped there`,
   E_USAGE: (reason: string) => reason,
 } as const;
 

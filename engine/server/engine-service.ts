@@ -8,6 +8,9 @@ import { type BackendInfo, describeBackend, probeBackends } from '../core/backen
 import { workbenchError, WorkbenchError } from '../core/errors.js';
 import { createTokenizer, encodeDocument } from '../core/tokenizers/index.js';
 import { analyzeBook } from '../analysis/analyze.js';
+import { aggregatesFromRun, type RunAggregator } from '../analysis/aggregates.js';
+import { LruCache } from '../analysis/column-cache.js';
+import { estimateAnalysis } from '../analysis/estimate.js';
 import { compareRuns } from '../analysis/comparison.js';
 import { readSnapshots } from '../analysis/snapshots.js';
 import { readTokens } from '../analysis/tokens.js';
@@ -15,7 +18,7 @@ import { listRunDirs, newRunId, readManifest, readSeries, summarize, withLivenes
 import { preview, readBook } from '../io/book.js';
 import { checkpointSize, tiedHeadOf } from '../io/checkpoint.js';
 import { describeModel } from '../io/load-model.js';
-import type { BookInfo, MethodParams, ModelInfo, NotificationName, NotificationParams, RunSummary } from '../protocol.js';
+import type { BookInfo, MethodParams, ModelInfo, NotificationName, NotificationParams, RunAggregates, RunSummary } from '../protocol.js';
 import { JobQueue } from '../runtime/job-queue.js';
 import { defaultStageCount } from '../runtime/stage-plan.js';
 import { trainModel } from '../train/train.js';
@@ -36,8 +39,10 @@ interface Library {
   books: string[];
 }
 
-/** Progress notifications per run at most this often; the last one of a model is always sent. */
+/** Progress notifications of training at most this often; the last one is always sent. */
 const progressIntervalMs = 100;
+/** A live run's chart updates at most this often: a few small messages a second. */
+const liveDataIntervalMs = 500;
 
 export class EngineService {
   readonly queue = new JobQueue();
@@ -45,6 +50,10 @@ export class EngineService {
   private readonly libraryPath: string;
   private readonly subscribers = new Set<HandlerContext['notify']>();
   private readonly queued = new Map<string, RunSummary>();
+  /** The aggregates of runs streaming now, which their views are sent as they change. */
+  private readonly live = new Map<string, RunAggregator>();
+  /** Aggregates of stored runs, rebuilt from their files when those change. */
+  private readonly storedAggregates = new LruCache<{ version: string; value: Promise<RunAggregates> }>(8);
 
   constructor(private readonly options: EngineServiceOptions) {
     this.runsDir = join(options.dataDir, 'runs');
@@ -198,6 +207,12 @@ export class EngineService {
       return readSeries(join(this.runsDir, runId), manifest, model, series, query);
     },
 
+    watchRun: async ({ runId }) => this.aggregatesOf(runId),
+
+    estimateAnalysis: async ({ book, models, maxTokens, window }) => ({
+      models: await estimateAnalysis(resolve(book), models.map((m) => resolve(m)), { maxTokens, window }),
+    }),
+
     getSnapshots: async ({ runId, model, ...query }) => readSnapshots(join(this.runsDir, runId), await this.manifestOf(runId), model, query),
 
     getTokens: async (params) => readTokens((id) => join(this.runsDir, id), (id) => this.manifestOf(id), params),
@@ -242,30 +257,51 @@ export class EngineService {
 
   private async runAnalysis(
     runId: string, book: string, models: string[],
-    params: { maxTokens?: number; window?: number; innerLoop?: boolean; stages?: number; backend: BackendInfo }, signal: AbortSignal,
+    params: { maxTokens?: number; window?: number | 'full'; innerLoop?: boolean; stages?: number; backend: BackendInfo }, signal: AbortSignal,
   ): Promise<void> {
-    let lastSent = 0;
-    let lastModel = -1;
+    let pushTimer: NodeJS.Timeout | null = null;
+    const push = () => {
+      const aggregates = this.live.get(runId);
+      if (aggregates) this.broadcast('runData', aggregates.take());
+    };
     try {
       const { manifest } = await analyzeBook({
         book, models, runId, runsDir: this.runsDir, maxTokens: params.maxTokens, window: params.window, innerLoop: params.innerLoop,
         backend: params.backend, stages: params.stages, versions: this.options.versions, signal,
-        onStart: () => this.queued.delete(runId),
-        onProgress: (p) => {
-          const now = performance.now();
-          const last = p.tokensDone === p.tokensTotal;
-          if (!last && p.modelIndex === lastModel && now - lastSent < progressIntervalMs) return;
-          lastSent = now;
-          lastModel = p.modelIndex;
-          this.broadcast('progress', p);
+        onStart: (_id, _dir, aggregates) => {
+          this.queued.delete(runId);
+          this.live.set(runId, aggregates);
+          pushTimer = setInterval(push, liveDataIntervalMs);
         },
+        onProgress: (p) => this.broadcast('runProgress', p),
       });
+      push();
       if (manifest.status === 'failed') this.broadcast('runFailed', { runId, message: manifest.error ?? 'the run failed' });
       this.broadcast('runFinished', { runId, status: manifest.status });
     } catch (error) {
       this.queued.delete(runId);
       const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`;
       this.broadcast('runFailed', { runId, message });
+    } finally {
+      if (pushTimer) clearInterval(pushTimer);
+      this.live.delete(runId);
     }
   }
+
+  /** A run's aggregates: kept in memory while it streams, else rebuilt from its files (once per version of them). */
+  private async aggregatesOf(runId: string): Promise<RunAggregates> {
+    const live = this.live.get(runId);
+    if (live) return live.take(true);
+    const manifest = await this.manifestOf(runId);
+    const version = `${manifest.status}:${manifest.finishedAt}:${manifest.models.map((m) => m.tokensDone).join(',')}`;
+    const hit = this.storedAggregates.get(runId);
+    if (hit?.version === version) return hit.value;
+    const value = aggregatesFromRun(join(this.runsDir, runId), manifest);
+    this.storedAggregates.set(runId, { version, value });
+    return value.catch((error: unknown) => {
+      this.storedAggregates.delete(runId);
+      throw error;
+    });
+  }
 }
+

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { availableParallelism } from 'node:os';
 import { backendOrder, selectBackend, useWebGPUProbe } from '../core/backend.js';
-import { EngineError, errorCodes, type NotificationName, RpcClient } from '../protocol.js';
+import { type RunAggregates, EngineError, errorCodes, type NotificationName, RpcClient } from '../protocol.js';
 import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-models.js';
 import { EngineService } from './engine-service.js';
 import { createRpcServer } from './rpc-server.js';
@@ -85,7 +85,7 @@ describe('engine JSON-RPC', () => {
     const second = await client.call('startAnalysis', { book, models: [model, model2], maxTokens: 1024 });
     const queued = (await client.call('listRuns', {})).runs.find((r) => r.id === second.runId);
     expect(queued?.status).toBe('queued');
-    await until(() => events.some((e) => e.method === 'progress' && (e.params as { runId: string }).runId === first.runId));
+    await until(() => events.some((e) => e.method === 'runProgress' && (e.params as { runId: string }).runId === first.runId));
     expect((await client.call('cancel', { runId: first.runId })).cancelled).toBe(true);
     await until(() => events.some((e) => e.method === 'runFinished' && (e.params as { runId: string }).runId === second.runId));
     const finished = events.filter((e) => e.method === 'runFinished').map((e) => e.params);
@@ -104,7 +104,16 @@ describe('engine JSON-RPC', () => {
     expect(perplexity.x.length).toBeLessThanOrEqual(8);
     expect(perplexity.x[0]).toBeLessThan(perplexity.x[perplexity.x.length - 1]);
     // at most ~20 notifications a second: 2048 tokens in chunks of 512 is far below that anyway
-    expect(events.filter((e) => e.method === 'progress').length).toBeLessThan(40);
+    expect(events.filter((e) => e.method === 'runProgress').length).toBeLessThan(40);
+    // the views' aggregates: pushed while it ran, and the whole of them on request, equal to what was pushed
+    const pushed = events.filter((e) => e.method === 'runData' && (e.params as { runId: string }).runId === second.runId);
+    expect(pushed.length).toBeGreaterThan(0);
+    const watched = await client.call('watchRun', { runId: second.runId });
+    expect(watched.complete).toBe(true);
+    expect(watched.models.map((m) => m.model)).toEqual(done.models.map((m) => m.key));
+    const bins = new Map<number, number>();
+    for (const e of pushed) for (const [i, k] of (e.params as RunAggregates).models[0].tokens.raw.index.entries()) bins.set(k, (e.params as RunAggregates).models[0].tokens.raw.count.nll[i]);
+    expect([...bins.entries()].sort((a, b) => a[0] - b[0])).toEqual(watched.models[0].tokens.raw.index.map((k, i) => [k, watched.models[0].tokens.raw.count.nll[i]]));
     await expect(client.call('getRun', { runId: 'no-such-run' })).rejects.toThrow(EngineError);
     close();
   });

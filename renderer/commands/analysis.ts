@@ -11,9 +11,10 @@ import {
 } from '../stores/analysis.js';
 import { useRunsStore } from '../stores/runs.js';
 import { useViewStore } from '../stores/view.js';
-import { loadSeriesChart, type SeriesChartSpec } from './charts.js';
+import { type SeriesChartSpec, showChart } from './charts.js';
 import { loadComparison } from './comparison.js';
 import { attempt, request } from './engine.js';
+import { drawFromAggregates } from './live.js';
 import { loadPerplexity } from './perplexity.js';
 
 /** Points per trace for charts along the document: plenty for a 1,200-pixel plot, few enough to draw at once. */
@@ -90,12 +91,14 @@ export async function loadTab(): Promise<void> {
   const l = Math.min(layer, model.layers - 1);
   if (model.key !== chosen || l !== layer) setModel(model.key, l);
   const loads: Promise<unknown>[] = [];
-  if (tab === 'innerLoop') loads.push(...innerLoopSpecs(manifest.id, model.key, l).map((spec) => loadSeriesChart(spec)));
+  const show = (spec: SeriesChartSpec) => showChart(spec, drawFromAggregates(spec));
+  if (tab === 'innerLoop') loads.push(...innerLoopSpecs(manifest.id, model.key, l).map(show));
   if (tab === 'hiddenState' && model.files.hiddenState) {
-    loads.push(...weightSpecs(manifest.id, model, l).map((spec) => loadSeriesChart(spec)));
-    loads.push(loadSnapshots(manifest.id, model.key, l, matrix, model.key === chosen ? spectraAt : []));
+    loads.push(...weightSpecs(manifest.id, model, l).map(show));
+    // snapshots are written when a model finishes: a live model has none yet
+    if (model.status !== 'running' && model.status !== 'queued') loads.push(loadSnapshots(manifest.id, model.key, l, matrix, model.key === chosen ? spectraAt : []));
   }
-  if (tab === 'hiddenState' && model.files.modelState) loads.push(loadSeriesChart(stateSpec(manifest.id, model)));
+  if (tab === 'hiddenState' && model.files.modelState) loads.push(show(stateSpec(manifest.id, model)));
   await Promise.all(loads);
 }
 

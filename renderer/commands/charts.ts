@@ -5,6 +5,7 @@
  * same series over the new range; an answer that arrives after a newer request for the same chart is dropped.
  */
 import type { SeriesName } from '../../engine/protocol.js';
+import { type TokenUnit, tokenValue } from '../series/aggregates.js';
 import { getRange, type SeriesBuffer, setSeries } from '../series/buffers.js';
 import { attempt, request } from './engine.js';
 
@@ -15,8 +16,8 @@ export interface TraceSpec {
   /** Trace id within the chart (default: the column). */
   readonly id?: string;
   readonly axis?: 'y2';
-  /** Draw exp(value): perplexity from NLL. */
-  readonly exp?: boolean;
+  /** The column is mean NLL per token (and the series has mean `bytes`): draw it in this unit. */
+  readonly unit?: TokenUnit;
 }
 
 export interface SeriesChartSpec {
@@ -44,7 +45,8 @@ export async function fetchSeriesBuffers(spec: SeriesChartSpec, range: readonly 
       const column = series.columns[trace.column];
       if (!column) continue;
       // NaN travels as JSON null: keep it a gap, not a zero
-      const y = Float64Array.from(column, (v: number | null) => (v === null ? NaN : trace.exp ? Math.exp(v) : v));
+      const bytes = series.columns.bytes;
+      const y = Float64Array.from(column, (v: number | null, j) => (v === null ? NaN : trace.unit ? tokenValue(trace.unit, v, 1, bytes?.[j] ?? 0) : v));
       buffers.push({ modelKey: trace.id ?? trace.column, modelName: trace.name, x, y, rows: series.rows, axis: trace.axis });
     }
   });
@@ -67,8 +69,41 @@ export async function loadSeriesChart(spec: SeriesChartSpec, zoom?: readonly [nu
   return true;
 }
 
-/** A zoom (or, with null, a reset) on a chart loaded by `loadSeriesChart`: the same series over the new range. */
+/** Builds a chart's traces from its run's aggregates (series/aggregates.ts). */
+export type AggregateDrawer = () => SeriesBuffer[];
+
+/** Charts drawn from aggregates when not zoomed, by key: live runs redraw them as their aggregates change. */
+const drawers = new Map<string, { readonly runId: string; readonly draw: AggregateDrawer }>();
+
+function drawWhole(key: string, draw: AggregateDrawer): void {
+  wanted.set(key, null);
+  generation.set(key, (generation.get(key) ?? 0) + 1); // a zoom still loading is no longer wanted
+  setSeries(key, draw(), null);
+}
+
+/**
+ * Shows a chart: the whole of it from the run's aggregates (what the engine keeps as the run streams, so a live run
+ * needs no request), a zoom from the engine's stored rows over the zoomed range. A chart keeps its zoom when shown
+ * again.
+ */
+export async function showChart(spec: SeriesChartSpec, draw: AggregateDrawer): Promise<boolean> {
+  specs.set(spec.key, spec);
+  drawers.set(spec.key, { runId: spec.runId, draw });
+  const range = wanted.has(spec.key) ? wanted.get(spec.key)! : getRange(spec.key);
+  if (range) return loadSeriesChart(spec, range);
+  drawWhole(spec.key, draw);
+  return true;
+}
+
+/** A run's aggregates changed: its charts that are not zoomed redraw from them. */
+export function redrawFromAggregates(runId: string): void {
+  for (const [key, { runId: id, draw }] of drawers) if (id === runId && !wanted.get(key)) drawWhole(key, draw);
+}
+
+/** A zoom (or, with null, a reset) on a chart: the same series over the new range. */
 export function refineChart(key: string, range: readonly [number, number] | null): void {
+  const drawer = drawers.get(key);
+  if (range === null && drawer) return drawWhole(key, drawer.draw);
   const spec = specs.get(key);
   if (spec) void loadSeriesChart(spec, range);
 }

@@ -1,9 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
 import type { MethodName, NotificationHandler } from '../../engine/protocol.js';
+import { forgetAggregates } from '../series/aggregates.js';
 import { clearSeries, getRange, getSeries, seriesKey } from '../series/buffers.js';
 import { chartKeys, chooseLayer, openTokensAt, showRunTab } from './analysis.js';
 import { refineChart } from './charts.js';
+import { changePerplexityUnit } from './perplexity.js';
 import { comparisonCsv } from './comparison.js';
 import { seriesCsv } from './export.js';
 import { useAnalysisStore } from '../stores/analysis.js';
@@ -49,11 +51,36 @@ const manifest = {
   models: [{ key: '0-tiny', name: 'tiny', predictedTokens: 99, files: { nll: 'models/0-tiny/tokens.arrow' } }],
 };
 
+/** A runProgress notification of one model at `tokensDone` of 100. */
+const progressOf = (runId: string, tokensDone: number) => ({
+  runId, fraction: tokensDone / 100, etaSeconds: 5, elapsedSeconds: 1,
+  models: [{ model: '0-tiny', status: 'running' as const, tokensDone, tokensTotal: 100, tokensPerSecond: 10, etaSeconds: 5, bitsPerByte: null }],
+});
+const noBins = { index: [], x: [], sum: {}, count: {} };
+/** Aggregates of the one-model manifest: perplexity 1, 2 and 4 in three bins; inner loop of two layers. */
+const aggregates = (runId: string) => ({
+  runId, complete: true,
+  models: [{
+    model: '0-tiny',
+    tokens: {
+      smoothed: { index: [0, 1, 2], x: [1, 10, 100], sum: { nll: [0, 2 * Math.log(2), 4 * Math.log(4)], bytes: [1, 2, 4] }, count: { nll: [1, 2, 4], bytes: [1, 2, 4] } },
+      raw: noBins,
+    },
+    innerLoop: [0, 1].map(() => ({
+      index: [3, 5], x: [15, 31],
+      sum: { init: [1, 2], before: [0.8, 1.4], after: [0.6, 1], reduction: [0.2, 0.4], ratio: [0.75, 1.42] },
+      count: { init: [1, 2], before: [1, 2], after: [1, 2], reduction: [1, 2], ratio: [1, 2] },
+    })).map((bins, layer) => ({ ...bins, x: bins.x.map((x) => x + layer) })),
+    hiddenState: [], modelState: [],
+  }],
+});
+
 const reset = <S>(store: StoreApi<S>) => store.setState(store.getInitialState(), true);
 
 beforeEach(() => {
   stores.forEach((store) => reset(store as StoreApi<unknown>));
   clearSeries();
+  forgetAggregates();
 });
 
 describe('renderer commands', () => {
@@ -66,6 +93,8 @@ describe('renderer commands', () => {
       listRuns: () => ({ runs: useRunsStore.getState().runs }), // the engine lists what the page knows of
       startAnalysis: () => ({ runId: 'r1' }),
       cancel: () => ({ cancelled: true }),
+      getRun: () => ({ manifest: { ...manifest, status: 'running' } }),
+      watchRun: () => aggregates('r1'),
     });
     connect(fake.transport);
     fake.setStatus('connected');
@@ -76,10 +105,20 @@ describe('renderer commands', () => {
     await runAnalysis();
     expect(fake.calls.find((c) => c.method === 'startAnalysis')?.params).toEqual({ book: '/b/a.txt', models: ['/m/tiny'] });
     expect(useRunsStore.getState().runs[0]).toMatchObject({ id: 'r1', status: 'queued', book: 'a.txt' });
-    expect(useViewStore.getState().screen).toBe('runs');
+    // the first run of an empty app opens itself, and fills in as the engine reports
+    expect(useViewStore.getState()).toMatchObject({ screen: 'run', runId: 'r1' });
 
-    fake.notify('progress', { runId: 'r1', model: 'tiny', modelIndex: 0, models: 1, tokensDone: 50, tokensTotal: 100, tokensPerSecond: 10, etaSeconds: 5 });
+    fake.notify('runProgress', progressOf('r1', 50));
     expect(useRunsStore.getState().runs[0].status).toBe('running');
+    await flush();
+    expect(fake.calls.map((c) => c.method)).toContain('watchRun');
+    expect(getSeries(seriesKey('r1', 'perplexity-smoothed-perplexity')).map((s) => Array.from(s.y))).toEqual([[1, 2, 4]]);
+    // a pushed update changes only the bins it names
+    const update = aggregates('r1');
+    update.complete = false;
+    update.models[0].tokens.smoothed = { index: [2], x: [120], sum: { nll: [8 * Math.log(2)], bytes: [8] }, count: { nll: [8], bytes: [8] } };
+    fake.notify('runData', update);
+    expect(getSeries(seriesKey('r1', 'perplexity-smoothed-perplexity')).map((s) => Array.from(s.y))).toEqual([[1, 2, 2]]);
     await cancelRun('r1');
     expect(fake.calls.at(-1)).toEqual({ method: 'cancel', params: { runId: 'r1' } });
     fake.notify('runFinished', { runId: 'r1', status: 'cancelled' });
@@ -127,7 +166,7 @@ describe('renderer commands', () => {
     });
     const listed = () => fake.calls.filter((c) => c.method === 'listRuns').length;
     const before = listed();
-    for (const tokensDone of [10, 20]) fake.notify('progress', { runId: 'r2', model: 'tiny', modelIndex: 0, models: 1, tokensDone, tokensTotal: 100, tokensPerSecond: 10, etaSeconds: 5 });
+    for (const tokensDone of [10, 20]) fake.notify('runProgress', progressOf('r2', tokensDone));
     await flush();
     expect(listed()).toBe(before + 1);
     expect(useRunsStore.getState().runs[0]).toMatchObject({ id: 'r2', backend: { name: 'cpu' }, models: [{ stages }] });
@@ -136,15 +175,25 @@ describe('renderer commands', () => {
   it('puts perplexity curves in the series buffers and reports failures in the banner', async () => {
     const fake = fakeTransport({
       getRun: () => ({ manifest }),
-      getSeries: () => ({ x: [1, 10, 100], columns: { nll: [0, Math.log(2), Math.log(4)] }, rows: 99, downsampled: true }),
+      watchRun: () => aggregates('r1'),
+      getSeries: () => ({ x: [10, 100], columns: { nll: [Math.log(2), Math.log(4)], bytes: [1, 2] }, rows: 50, downsampled: true }),
     });
     connect(fake.transport);
     await openRun('r1');
-    expect(fake.calls.at(-1)?.params).toEqual({ runId: 'r1', model: '0-tiny', series: 'nll', reduce: 'logmean', points: 40 });
-    const [curve] = getSeries(seriesKey('r1', 'perplexity-smoothed'));
+    // drawn from the run's aggregates, without asking for series
+    expect(fake.calls.map((c) => c.method)).toEqual(['getRun', 'watchRun']);
+    const key = seriesKey('r1', 'perplexity-smoothed-perplexity');
+    const [curve] = getSeries(key);
     expect(Array.from(curve.y)).toEqual([1, 2, 4]);
     expect(curve.x).toBeInstanceOf(Float64Array);
     expect(useRunsStore.getState().seriesVersion.r1).toBe(1);
+    // a zoom asks the engine for the stored rows of that range; in bits per byte, NLL over bytes
+    await changePerplexityUnit('bitsPerByte');
+    expect(Array.from(getSeries(seriesKey('r1', 'perplexity-smoothed-bitsPerByte'))[0].y)).toEqual([0, 1, 2]);
+    refineChart(seriesKey('r1', 'perplexity-smoothed-bitsPerByte'), [10, 100]);
+    await flush();
+    expect(fake.calls.at(-1)?.params).toEqual({ runId: 'r1', model: '0-tiny', series: 'nll', reduce: 'logmean', points: 40, start: 10, end: 100 });
+    expect(Array.from(getSeries(seriesKey('r1', 'perplexity-smoothed-bitsPerByte'))[0].y)).toEqual([1, 1]);
     expect(await openBookAt('/nope.txt')).toBe(false);
     expect(useViewStore.getState().banner).toEqual({ tone: 'error', message: 'openBook failed' });
   });
@@ -153,18 +202,19 @@ describe('renderer commands', () => {
     const ttt = { ...manifest.models[0], layers: 2, architecture: 'TTT-Linear', files: { nll: 'a', innerLoop: 'b', hiddenState: 'c' } };
     const fake = fakeTransport({
       getRun: () => ({ manifest: { ...manifest, models: [ttt] } }),
+      watchRun: () => aggregates('r1'),
       getSeries: () => ({ x: [15, 31], columns: { init: [1, 1], before: [0.8, 0.7], after: [0.6, 0.5], reduction: [0.2, 0.2], ratio: [0.75, 0.71] }, rows: 2, downsampled: false }),
     });
     connect(fake.transport);
     await openRun('r1');
     await showRunTab('innerLoop');
-    const series = fake.calls.filter((c) => c.method === 'getSeries').map((c) => c.params as { series: string; layer?: number });
-    expect(series.filter((p) => p.series === 'innerLoop').map((p) => p.layer)).toEqual([0, 0]);
+    expect(fake.calls.filter((c) => c.method === 'getSeries')).toEqual([]); // drawn from the aggregates
     const key = chartKeys.innerLoop('r1', '0-tiny', 0);
     expect(getSeries(key).map((s) => s.modelName)).toEqual(['ttt_loss_init (W₀)', 'ttt_loss_before', 'ttt_loss_after']);
+    expect(getSeries(key).map((s) => Array.from(s.y))).toEqual([[1, 1], [0.8, 0.7], [0.6, 0.5]]);
     expect(getSeries(chartKeys.reduction('r1', '0-tiny', 0)).map((s) => s.axis)).toEqual([undefined, 'y2']);
     await chooseLayer(1);
-    expect(fake.calls.at(-1)?.params).toMatchObject({ series: 'innerLoop', layer: 1, reduce: 'logmean' });
+    expect(Array.from(getSeries(chartKeys.innerLoop('r1', '0-tiny', 1))[0].x)).toEqual([16, 32]);
 
     refineChart(chartKeys.innerLoop('r1', '0-tiny', 1), [10, 40]);
     await flush();

@@ -15,7 +15,8 @@ import { innerLoopSpecs, stateSpec, weightSpecs } from './analysis.js';
 import { fetchSeriesBuffers } from './charts.js';
 import { attempt, request } from './engine.js';
 import { downloadText } from './export.js';
-import { perplexitySpec } from './perplexity.js';
+import { ensureAggregates } from './live.js';
+import { perplexityFromAggregates } from './perplexity.js';
 
 const size = { width: 960, height: 400 };
 
@@ -30,9 +31,10 @@ const reportLayers = (layers: number) => [...new Set([0, layers - 1])];
 
 async function runFigures(manifest: RunManifest): Promise<ReportFigure[]> {
   const figures: ReportFigure[] = [];
-  const perplexity = perplexitySpec(manifest, 'smoothed');
-  if (perplexity.sources.length) {
-    figures.push({ title: 'Perplexity along the document', caption: 'Mean NLL in log-spaced position bins, as perplexity.', svg: await svgOf(perplexityFigure(true)(await fetchSeriesBuffers(perplexity, null))) });
+  await ensureAggregates(manifest.id);
+  const perplexity = perplexityFromAggregates(manifest, 'smoothed', 'perplexity')();
+  if (perplexity.length) {
+    figures.push({ title: 'Perplexity along the document', caption: 'Mean NLL in log-spaced position bins, as perplexity.', svg: await svgOf(perplexityFigure(true)(perplexity)) });
   }
   for (const model of manifest.models.filter((m) => m.predictedTokens > 0)) {
     if (model.files.innerLoop) {
@@ -65,7 +67,7 @@ function tables(manifest: RunManifest, comparison: Comparison): ReportTable[] {
       head: ['Model', 'Architecture', 'Tokenizer', 'Status', 'Tokens', 'Bits per byte', 'Speed', 'Time', 'Parameters', 'Ran on'],
       numeric: [4, 5, 6, 7, 8],
       rows: manifest.models.map((m) => [
-        m.name, m.architecture, m.tokenizer, m.status, `${formatCount(m.tokensDone)} / ${formatCount(m.tokensTotal)}`, formatBitsPerByte(m.bitsPerByte),
+        m.name, m.attention ? `${m.architecture} (${m.attention})` : m.architecture, m.tokenizer, m.status, `${formatCount(m.tokensDone)} / ${formatCount(m.tokensTotal)}`, formatBitsPerByte(m.bitsPerByte),
         formatRate(m.tokensPerSecond), formatDuration(m.wallSeconds), formatCount(m.parameters),
         [manifest.backend.name, ...(m.stages?.length ? [formatStages(m.stages)] : [])].join(' · '),
       ]),
@@ -84,7 +86,7 @@ function settings(manifest: RunManifest): [string, string][] {
     ['Run', manifest.id], ['Status', manifest.status], ['Created', manifest.createdAt], ['Finished', manifest.finishedAt ?? '—'],
     ['Book', manifest.book.path], ['Book SHA-256', manifest.book.sha256], ['Book size', `${manifest.book.bytes} bytes, ${manifest.book.tokens} tokens`],
     ['Max tokens', String(manifest.settings.maxTokens ?? 'all')], ['Chunk', `${manifest.settings.chunkTokens} tokens`],
-    ['Window', manifest.settings.window ? `${manifest.settings.window} tokens` : 'full context'], ['Inner-loop statistics', manifest.settings.innerLoop ? 'on' : 'off'],
+    ['Window', manifest.settings.window === 'full' ? 'full attention (asked for)' : manifest.settings.window ? `${manifest.settings.window} tokens` : "each Transformer's trained context"], ['Inner-loop statistics', manifest.settings.innerLoop ? 'on' : 'off'],
     ['Backend', backendDetails(manifest.backend)],
     ...manifest.models.map((m): [string, string] => [`Model ${m.name}`, m.dir]),
     ...Object.entries(manifest.versions).map(([k, v]): [string, string] => [`Version of ${k}`, v]),

@@ -3,13 +3,12 @@ import type { NotificationName, NotificationParams } from '../../engine/protocol
 import { clearBlocks } from '../series/tokens.js';
 import { resetAnalysis } from '../stores/analysis.js';
 import { useDocumentsStore } from '../stores/documents.js';
-import { addQueuedRun, applyProgress, setManifest, setRunStatus, setRuns, useRunsStore } from '../stores/runs.js';
+import { addQueuedRun, applyProgress, patchManifest, setManifest, setRunStatus, setRuns, useRunsStore } from '../stores/runs.js';
 import { useSettingsStore } from '../stores/settings.js';
 import { showBanner, showRun, showScreen, useViewStore } from '../stores/view.js';
 import { loadTab } from './analysis.js';
 import { attempt, request } from './engine.js';
-/** While a run streams, its open chart reloads at most this often. */
-const liveRefreshMs = 1500;
+import { receiveRunData, watchRun } from './live.js';
 
 export async function refreshRuns(): Promise<void> {
   const listed = await attempt('listRuns', () => request('listRuns', {}));
@@ -21,8 +20,12 @@ export async function runAnalysis(): Promise<void> {
   const { openBook, selectedModels, books, models } = useDocumentsStore.getState();
   if (!openBook) return showBanner('Open a book first (Library → Open book).');
   if (selectedModels.length === 0) return showBanner('Select at least one model (Models).');
-  const { backend, stages } = useSettingsStore.getState(); // null: the engine decides
-  const params = { book: openBook, models: [...selectedModels], ...(backend ? { backend } : {}), ...(stages ? { stages } : {}) };
+  const { backend, stages, window, maxTokens, innerLoop } = useSettingsStore.getState(); // null: the engine decides
+  const params = {
+    book: openBook, models: [...selectedModels], ...(innerLoop ? {} : { innerLoop: false }),
+    ...(backend ? { backend } : {}), ...(stages ? { stages } : {}), ...(window !== null ? { window } : {}), ...(maxTokens ? { maxTokens } : {}),
+  };
+  const first = useRunsStore.getState().runs.length === 0;
   const started = await attempt('runAnalysis', () => request('startAnalysis', params));
   if (!started) return;
   const book = books.find((b) => b.path === openBook);
@@ -33,7 +36,13 @@ export async function runAnalysis(): Promise<void> {
       return { name: model?.name ?? dir, family: model?.family ?? 'ttt', status: 'queued', tokensDone: 0, bitsPerByte: null };
     }),
   });
-  showScreen('runs');
+  // a first run opens itself: its charts fill in as it streams; later ones join the list
+  if (first) {
+    resetAnalysis();
+    showRun(started.runId);
+  } else {
+    showScreen('runs');
+  }
 }
 
 export async function cancelRun(runId: string): Promise<void> {
@@ -41,12 +50,14 @@ export async function cancelRun(runId: string): Promise<void> {
   if (result && !result.cancelled) await refreshRuns(); // it had already ended
 }
 
-/** The manifest of one run and what its current tab draws, for the run view. */
+/** The manifest of one run, its chart aggregates and what its current tab draws, for the run view. */
 export async function loadRun(runId: string): Promise<void> {
   const got = await attempt('loadRun', () => request('getRun', { runId }));
   if (!got) return;
   setManifest(got.manifest);
-  if (useViewStore.getState().runId === runId) await loadTab();
+  if (useViewStore.getState().runId !== runId) return;
+  await watchRun(runId);
+  await loadTab();
 }
 
 export async function openRun(runId: string): Promise<void> {
@@ -55,20 +66,25 @@ export async function openRun(runId: string): Promise<void> {
   await loadRun(runId);
 }
 
-let lastLiveRefresh = 0;
+/** Model statuses a run's last progress had, to notice a model starting or ending. */
+const statusesOf = (runId: string) => useRunsStore.getState().progress[runId]?.models.map((m) => m.status).join() ?? '';
 
 export function handleNotification<N extends NotificationName>(method: N, params: NotificationParams<N>): void {
   const viewed = useViewStore.getState().runId;
-  if (method === 'progress') {
-    const progress = params as NotificationParams<'progress'>;
-    // a model that just started has its stages in the engine's list: reload it to show where the model runs
-    const before = useRunsStore.getState().progress[progress.runId];
+  if (method === 'runProgress') {
+    const progress = params as NotificationParams<'runProgress'>;
+    const before = statusesOf(progress.runId);
     applyProgress(progress);
-    if (before?.modelIndex !== progress.modelIndex) void refreshRuns();
-    if (progress.runId === viewed && Date.now() - lastLiveRefresh > liveRefreshMs) {
-      lastLiveRefresh = Date.now();
+    patchManifest(progress);
+    // a model started or ended: the list shows where it runs, the run view its files
+    if (before !== statusesOf(progress.runId)) {
+      void refreshRuns();
+      if (progress.runId === viewed) void loadRun(progress.runId);
+    } else if (progress.runId === viewed && !useRunsStore.getState().manifests[viewed]) {
       void loadRun(progress.runId);
     }
+  } else if (method === 'runData') {
+    receiveRunData(params as NotificationParams<'runData'>);
   } else if (method === 'runFinished') {
     const { runId, status } = params as NotificationParams<'runFinished'>;
     setRunStatus(runId, status);

@@ -30,7 +30,7 @@ export const ModelsTable = memo(function ModelsTable({ models, backend }: Models
         {models.map((m) => (
           <tr key={m.key}>
             <td className="strong" title={m.dir}>{m.name}</td>
-            <td>{m.architecture}</td>
+            <td>{m.architecture}{m.attention && <div className="muted" data-testid="model-attention">{m.attention}</div>}</td>
             <td><span className={`status status-${m.status}`}>{m.status}</span></td>
             <td className="num">{formatCount(m.tokensDone)} / {formatCount(m.tokensTotal)}</td>
             <td className="num">{formatBitsPerByte(m.bitsPerByte)}</td>

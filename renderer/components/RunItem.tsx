@@ -4,7 +4,7 @@ import type { RunSummary } from '../../engine/protocol.js';
 import { cancelRun, openRun } from '../commands/runs.js';
 import { formatDuration, formatRate, formatTime, formatTokens } from '../lib/format.js';
 import { formatStages, summarizeStages } from '../lib/placement.js';
-import { isActive, type RunProgress, runEtaSeconds, runFraction } from '../stores/runs.js';
+import { isActive, type RunProgress, runFraction } from '../stores/runs.js';
 import { useViewStore } from '../stores/view.js';
 import { BackendTag } from './BackendTag.js';
 import { ProgressBar } from './ProgressBar.js';
@@ -24,7 +24,6 @@ export const RunItem = memo(function RunItem({ run, progress }: RunItemProps) {
   const name = `${run.book} · ${models}`;
   const live = isActive(run.status);
   const fraction = runFraction(run, progress);
-  const current = progress ? run.models[progress.modelIndex]?.name ?? progress.model : null;
   const stages = summarizeStages(run.models);
   return (
     <li className="run" aria-label={name} data-testid="run-item" data-status={run.status}>
@@ -42,21 +41,33 @@ export const RunItem = memo(function RunItem({ run, progress }: RunItemProps) {
               <BackendTag backend={run.backend} />{stages && ` · ${stages}`}
             </span>
           )}
-          {current && run.models.length > 1 && <span className="muted">model {progress!.modelIndex + 1}/{progress!.models}: {current}</span>}
         </p>
+        {live && progress && (
+          <ul className="run-lanes" aria-label="Models' progress">
+            {progress.models.map((m, i) => (
+              <li key={m.model} data-testid="model-progress">
+                <span className="strong">{run.models[i]?.name ?? m.model}</span>{' '}
+                <span className="muted">
+                  {Math.floor((100 * m.tokensDone) / Math.max(1, m.tokensTotal))}% · {formatRate(m.tokensPerSecond)}
+                  {m.status === 'running' ? ` · ${formatDuration(m.etaSeconds)} left` : ` · ${m.status}`}
+                </span>
+              </li>
+            ))}
+          </ul>
+        )}
       </div>
       <div className="run-progress">
         <ProgressBar fraction={fraction} label={`Progress of ${name}`} tone={live ? 'active' : run.status === 'finished' ? 'done' : 'stopped'} />
         <p className="run-stats">
           <span>{Math.round(fraction * 100)}%</span>
-          {live && <span>{formatRate(progress?.tokensPerSecond ?? null)}</span>}
-          {live && <span>ETA {formatDuration(runEtaSeconds(progress))}</span>}
+          {live && <span>ETA {formatDuration(progress?.etaSeconds ?? null)}</span>}
         </p>
       </div>
       <div className="run-actions">
-        {live ? (
+        {live ? (<>
+          <button type="button" className="button button-small" onClick={() => void openRun(run.id)} disabled={run.status === 'queued'} aria-label={`Open ${name}`}>Open</button>
           <button type="button" className="button button-small button-danger" onClick={() => void cancelRun(run.id)} disabled={cancelling}>Cancel run</button>
-        ) : (
+        </>) : (
           <button type="button" className="button button-small" onClick={() => void openRun(run.id)} aria-label={`Open ${name}`}>Open</button>
         )}
       </div>

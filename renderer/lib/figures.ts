@@ -40,9 +40,12 @@ function lines(series: readonly SeriesBuffer[], style: (s: SeriesBuffer, i: numb
   }));
 }
 
-export const perplexityFigure = (smoothed: boolean): FigureBuilder => (series) => ({
-  data: lines(series, () => ({ mode: smoothed ? 'lines+markers' : 'lines', line: { width: smoothed ? 2 : 1.2 }, marker: { size: 4 }, hovertemplate: '%{y:.2f}<extra>%{fullData.name}</extra>' })),
-  layout: { xaxis: positionAxis(true), yaxis: axis('Perplexity') },
+/** The per-token curve's y-axis titles, by unit (renderer/stores/view.ts `PerplexityUnit`). */
+export const tokenUnitTitles = { perplexity: 'Perplexity', nats: 'NLL (nats per token)', bits: 'Bits per token', bitsPerByte: 'Bits per byte' } as const;
+
+export const perplexityFigure = (smoothed: boolean, unit: keyof typeof tokenUnitTitles = 'perplexity', logY = true): FigureBuilder => (series) => ({
+  data: lines(series, () => ({ mode: smoothed ? 'lines+markers' : 'lines', line: { width: smoothed ? 2 : 1.2 }, marker: { size: 4 }, hovertemplate: '%{y:.3f}<extra>%{fullData.name}</extra>' })),
+  layout: { xaxis: positionAxis(true), yaxis: axis(`${tokenUnitTitles[unit]}${logY ? ' (log scale)' : ''}`, logY ? 'log' : 'linear') },
 });
 
 const innerLoopStyle: Record<string, Partial<PlotlyTypes.PlotData>> = {

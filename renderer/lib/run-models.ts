@@ -11,7 +11,8 @@ const fits: Record<RunTab, (m: RunModel) => boolean> = {
 };
 
 export function modelsFor(manifest: RunManifest, tab: RunTab): RunModel[] {
-  return manifest.models.filter((m) => m.predictedTokens > 0 && fits[tab](m));
+  // a running model has files from its first chunk on, whatever the manifest's figures said when it was read
+  return manifest.models.filter((m) => (m.predictedTokens > 0 || m.status === 'running') && fits[tab](m));
 }
 
 /** The chosen model where the tab can show it, else the tab's first. */

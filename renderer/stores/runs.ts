@@ -6,7 +6,7 @@
 import { create } from 'zustand';
 import type { NotificationParams, RunManifest, RunStatus, RunSummary } from '../../engine/protocol.js';
 
-export type RunProgress = NotificationParams<'progress'>;
+export type RunProgress = NotificationParams<'runProgress'>;
 
 export interface RunsState {
   /** Newest first, as the engine lists them. */
@@ -55,20 +55,29 @@ export function setManifest(manifest: RunManifest): void {
   useRunsStore.setState((s) => ({ manifests: { ...s.manifests, [manifest.id]: manifest } }));
 }
 
+/** A live run's manifest, kept current from its progress (tokens done, status, bits per byte) without asking again. */
+export function patchManifest(progress: RunProgress): void {
+  useRunsStore.setState((s) => {
+    const manifest = s.manifests[progress.runId];
+    if (!manifest) return {};
+    const models = manifest.models.map((m) => {
+      const p = progress.models.find((x) => x.model === m.key);
+      // a model's final figures come from the engine's manifest, not from its last progress
+      if (!p || m.status === 'finished' || m.status === 'failed' || m.status === 'cancelled') return m;
+      return { ...m, status: p.status, tokensDone: p.tokensDone, bitsPerByte: p.bitsPerByte, tokensPerSecond: p.tokensPerSecond };
+    });
+    return { manifests: { ...s.manifests, [progress.runId]: { ...manifest, models } } };
+  });
+}
+
 export function bumpSeriesVersion(runId: string): void {
   useRunsStore.setState((s) => ({ seriesVersion: { ...s.seriesVersion, [runId]: (s.seriesVersion[runId] ?? 0) + 1 } }));
 }
 
-/** Overall fraction done of a run (models run one after another), 0..1. */
+/** Overall fraction done of a run (its models advance side by side), 0..1. */
 export function runFraction(run: RunSummary, progress: RunProgress | undefined): number {
   if (run.status === 'finished') return 1;
-  if (progress && progress.tokensTotal > 0) return Math.min(1, (progress.modelIndex + progress.tokensDone / progress.tokensTotal) / progress.models);
+  if (progress) return Math.min(1, progress.fraction);
   if (run.tokens <= 0 || run.models.length === 0) return 0;
   return Math.min(1, run.models.reduce((sum, m) => sum + m.tokensDone / run.tokens, 0) / run.models.length);
-}
-
-/** Seconds until the whole run is done: this model's ETA plus the later models at the current rate. */
-export function runEtaSeconds(progress: RunProgress | undefined): number | null {
-  if (!progress || progress.etaSeconds === null || progress.tokensPerSecond <= 0) return null;
-  return progress.etaSeconds + ((progress.models - progress.modelIndex - 1) * progress.tokensTotal) / progress.tokensPerSecond;
 }

@@ -3,6 +3,8 @@ import { create } from 'zustand';
 
 export type Screen = 'library' | 'models' | 'runs' | 'run';
 export type PerplexityMode = 'smoothed' | 'raw';
+/** The per-token curve's unit: perplexity, nats or bits per token, or bits per byte (comparable across tokenizers). */
+export type PerplexityUnit = 'perplexity' | 'nats' | 'bits' | 'bitsPerByte';
 
 export interface Banner {
   readonly tone: 'error' | 'info';
@@ -13,6 +15,9 @@ export interface ViewState {
   readonly screen: Screen;
   readonly runId: string | null;
   readonly perplexityMode: PerplexityMode;
+  readonly perplexityUnit: PerplexityUnit;
+  /** The per-token curve's y axis is logarithmic (perplexity spans decades near the start of a book). */
+  readonly perplexityLogY: boolean;
   readonly banner: Banner | null;
   /** The in-page path dialogs web mode uses where the desktop app shows native ones. */
   readonly dialog: 'openBook' | 'addModel' | null;
@@ -20,7 +25,9 @@ export interface ViewState {
   readonly pending: Readonly<Record<string, boolean>>;
 }
 
-const initialState: ViewState = { screen: 'library', runId: null, perplexityMode: 'smoothed', banner: null, dialog: null, pending: {} };
+const initialState: ViewState = {
+  screen: 'library', runId: null, perplexityMode: 'smoothed', perplexityUnit: 'perplexity', perplexityLogY: true, banner: null, dialog: null, pending: {},
+};
 
 export const useViewStore = create<ViewState>()(() => initialState);
 
@@ -34,6 +41,14 @@ export function showRun(runId: string): void {
 
 export function setPerplexityMode(perplexityMode: PerplexityMode): void {
   useViewStore.setState({ perplexityMode });
+}
+
+export function setPerplexityUnit(perplexityUnit: PerplexityUnit): void {
+  useViewStore.setState({ perplexityUnit });
+}
+
+export function togglePerplexityLogY(): void {
+  useViewStore.setState((s) => ({ perplexityLogY: !s.perplexityLogY }));
 }
 
 /** Banners are one line: the first line of the message, at most 300 characters. */

@@ -18,16 +18,20 @@ import { formatTime, formatTokens } from '../lib/format.js';
 import { formatThreads } from '../lib/placement.js';
 import { type RunTab, useAnalysisStore } from '../stores/analysis.js';
 import { isActive, type RunsState, useRunsStore } from '../stores/runs.js';
-import { type PerplexityMode, showScreen, useViewStore, type ViewState } from '../stores/view.js';
+import { type PerplexityMode, type PerplexityUnit, showScreen, useViewStore, type ViewState } from '../stores/view.js';
 import { ComparisonView } from './ComparisonView.js';
 import { HiddenStateView } from './HiddenStateView.js';
 import { InnerLoopView } from './InnerLoopView.js';
 import { TokenHeatmapView } from './TokenHeatmapView.js';
 
-const selectViewed = (s: ViewState) => ({ runId: s.runId, mode: s.perplexityMode, exporting: s.pending.exportReport === true });
+const selectViewed = (s: ViewState) => ({
+  runId: s.runId, chart: { mode: s.perplexityMode, unit: s.perplexityUnit, logY: s.perplexityLogY }, exporting: s.pending.exportReport === true,
+});
 
-const panels: Record<RunTab, (manifest: RunManifest, mode: PerplexityMode) => React.JSX.Element> = {
-  perplexity: (manifest, mode) => <><ModelsTable models={manifest.models} backend={manifest.backend} /><PerplexityChart runId={manifest.id} mode={mode} /></>,
+type ChartChoice = { mode: PerplexityMode; unit: PerplexityUnit; logY: boolean };
+
+const panels: Record<RunTab, (manifest: RunManifest, chart: ChartChoice) => React.JSX.Element> = {
+  perplexity: (manifest, chart) => <><ModelsTable models={manifest.models} backend={manifest.backend} /><PerplexityChart runId={manifest.id} {...chart} /></>,
   innerLoop: (manifest) => <InnerLoopView manifest={manifest} />,
   hiddenState: (manifest) => <HiddenStateView manifest={manifest} />,
   tokens: (manifest) => <TokenHeatmapView manifest={manifest} />,
@@ -35,7 +39,7 @@ const panels: Record<RunTab, (manifest: RunManifest, mode: PerplexityMode) => Re
 };
 
 export const RunView = memo(function RunView() {
-  const { runId, mode, exporting } = useViewStore(useShallow(selectViewed));
+  const { runId, chart, exporting } = useViewStore(useShallow(selectViewed));
   const tab = useAnalysisStore((s) => s.tab);
   const manifest = useRunsStore((s: RunsState) => (runId ? s.manifests[runId] : undefined));
   const summaryStatus = useRunsStore((s: RunsState) => s.runs.find((r) => r.id === runId)?.status);
@@ -69,7 +73,7 @@ export const RunView = memo(function RunView() {
       />
       <RunTabs tab={tab} />
       <div role="tabpanel" id="run-tabpanel" aria-labelledby={`tab-${tab}`}>
-        {panels[tab](manifest, mode)}
+        {panels[tab](manifest, chart)}
       </div>
     </section>
   );

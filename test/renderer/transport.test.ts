@@ -54,7 +54,8 @@ describe('WebSocket transport', () => {
       await expect(transport.request('getRun', { runId: 'nope' })).rejects.toMatchObject({ name: 'EngineError', code: errorCodes.requestFailed });
       const { runId } = await transport.request('startAnalysis', { book, models: [model], maxTokens: 64 });
       await until(() => events.includes('runFinished'));
-      expect(events[0]).toBe('progress');
+      expect(events).toContain('runProgress');
+      expect(events).toContain('runData');
 
       // the engine goes away and comes back on the same port and token
       const { port, token } = engine;
