@@ -242,9 +242,9 @@ export const MinMaxBins = z.object({
   /** First and last position in each bin. */
   x0: z.array(z.number()),
   x1: z.array(z.number()),
-  /** Per column, the bin's two extremes in the order they occurred (min then max, or max then min). */
-  first: z.record(z.array(z.number())),
-  second: z.record(z.array(z.number())),
+  /** Per column, the bin's two extremes in the order they occurred (min then max, or max then min); null: not a number. */
+  first: z.record(z.array(z.number().nullable())),
+  second: z.record(z.array(z.number().nullable())),
 });
 export type MinMaxBins = z.infer<typeof MinMaxBins>;
 

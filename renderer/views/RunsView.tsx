@@ -41,7 +41,7 @@ export const RunsView = memo(function RunsView() {
         <EmptyState title="Loading runs…" loading />
       ) : runs.length === 0 ? (
         <EmptyState title="No runs yet">
-          A run streams the whole book through each selected model, one after another, and keeps per-token results on disk.
+          A run streams the book through the selected models side by side and keeps per-token results on disk; its charts fill in as it goes.
         </EmptyState>
       ) : (
         <ul className="runs" aria-label="Runs">

@@ -15,7 +15,7 @@ const root = join(import.meta.dirname, '..', '..');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const shotsDir = join(root, 'out', 'e2e');
 const docsShots = process.env.UPDATE_SCREENSHOTS === '1' ? join(root, 'docs', 'screenshots') : null;
-const kjv = join(root, '..', 'shared', 'corpus', 'kjv.txt');
+const kjv = join(root, 'assets', 'corpus', 'kjv.txt');
 
 const work = tempDir('ttt-e2e-');
 const dataDir = join(work.dir, 'data');
@@ -153,6 +153,8 @@ describe('web mode, end to end', () => {
     // Runs: start one, watch it progress, cancel it
     await page.getByRole('navigation').getByRole('button', { name: 'Runs' }).click();
     await page.getByRole('button', { name: 'Run analysis' }).click();
+    // the first run of an empty app opens itself; the list is one click away
+    await page.getByTestId('run-view').getByRole('button', { name: 'All runs' }).click();
     const first = runItems().first();
     await expect.poll(() => progressOf(first), { timeout: 60_000, interval: 50 }).toBeGreaterThan(0);
     await first.getByRole('button', { name: 'Cancel run' }).click();
