@@ -214,7 +214,7 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   const dir = join(job.runDir, 'models', entry.key);
   await mkdir(dir, { recursive: true });
   const rel = (name: string) => join('models', entry.key, name);
-  const trace = model.family === 'ttt' && job.innerLoop;
+  const trace = (model.family === 'ttt' || model.family === 'delta') && job.innerLoop;
   const files: Record<string, string> = { nll: rel('tokens.arrow'), throughput: rel('throughput.arrow') };
   if (trace) Object.assign(files, { innerLoop: rel('inner_loop.arrow'), hiddenState: rel('hidden_state.arrow'), snapshots: rel('snapshots.safetensors') });
   if (model.stateSummary) files.modelState = rel('model_state.arrow');
