@@ -5,6 +5,7 @@ import { describeDiff, fixtureDir, maxAbsDiff, readGolden } from '../../test/hel
 import { fixtureConfig } from '../../test/helpers/temp-model.js';
 import { selectBackend } from '../core/backend.js';
 import { computeLogits } from '../cli/logits.js';
+import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
 import { type DeltaState, innerLoopBlock, parseDeltaConfig } from './delta-net.js';
 import { type CausalLM, type ModelState, runChunk } from './model.js';
@@ -131,6 +132,29 @@ for (const backend of ['wasm', 'cpu'] as const) {
         });
       });
     }
+
+    it.runIf(full)('runs as two pipeline stages with the same logits as the whole model', async () => {
+      const name = 'gated-deltanet';
+      const { tensors, config } = await readCheckpoint(fixtureDir(name));
+      const entry = registryEntry(config, name);
+      const [first, second] = [{ start: 0, end: 1 }, { start: 1, end: 2 }].map((layers) => entry.create(config, tensors, name, name, { layers }));
+      const whole = entry.create(config, tensors, name, name);
+      const ids = Int32Array.from(readGolden(name).input_ids);
+      try {
+        const staged = tf.tidy(() => {
+          const a = first.forwardStage(ids, first.initialState(), { innerLoopStats: true });
+          const b = second.forwardStage(a.output, second.initialState(), { innerLoopStats: true });
+          expect([a.innerLoop!.perLayer.length, b.innerLoop!.perLayer.length]).toEqual([1, 1]);
+          return b.output;
+        });
+        const d = maxAbsDiff(await staged.data(), await computeLogits(whole, ids), 64);
+        staged.dispose();
+        expect(d.max, describeDiff(d)).toBeLessThanOrEqual(1e-5);
+        expect(first.parameterCount + second.parameterCount).toBe(whole.parameterCount);
+      } finally {
+        for (const m of [first, second, whole]) m.dispose();
+      }
+    });
 
     it.runIf(full)('frees every tensor on dispose()', async () => {
       const baseline = tf.memory().numTensors;
