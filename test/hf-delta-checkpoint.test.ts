@@ -5,8 +5,9 @@
  * 256, expand_v 2; 2 of its 24 layers: the head alone is 67 GFLOP per 512 tokens at 1.3B's width, so more layers
  * would take minutes on two cores) in BF16 shards plus
  * model.safetensors.index.json. Random weights at the real widths, written under os.tmpdir() and removed after.
- * The same folders against fla's reference code (scripts/make-delta-fixtures.py's model, run locally with torch, not
- * in CI) agree within 1e-3 on every logit of the 512 tokens; the figure is in the integrator's notes for issue 21.
+ * The same folders against fla's reference code (scripts/make-delta-fixtures.py's model on fla's naive recurrences,
+ * Debian's torch 1.13 on CPU; run locally, not in CI) agree on every logit of the 512 tokens within 1.4e-5 (DeltaNet,
+ * |logit| up to 5.3) and 3.4e-5 (Gated DeltaNet, |logit| up to 23.5), measured 2026-12-02.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
