@@ -52,7 +52,7 @@ export type LayerRange = z.infer<typeof LayerRange>;
 /** Most pipeline stages a run may ask for: each is a worker thread with its own TensorFlow.js. */
 export const maxStages = 64;
 
-export const ModelFamily = z.enum(['ttt', 'llama', 'mamba']);
+export const ModelFamily = z.enum(['ttt', 'llama', 'mamba', 'delta']);
 export type ModelFamily = z.infer<typeof ModelFamily>;
 
 export const ModelInfo = z.object({

@@ -70,7 +70,8 @@ function continuation(context: number, batch: number, name = 'phase2'): Run {
   return { name, context, batch, steps: [180], lr: 1e-3, warmup: 6, tttBaseLrWarmup: false };
 }
 
-const demos: Record<Architecture, { config: Record<string, unknown>; runs: readonly Run[] }> = {
+/** The demo models (the delta-rule presets have no training recipe here yet). */
+const demos: Partial<Record<Architecture, { config: Record<string, unknown>; runs: readonly Run[] }>> = {
   'ttt-linear': {
     config: { ...presetConfig('ttt-linear', 'tiny'), hidden_size: 192, num_attention_heads: 3, intermediate_size: 512, num_hidden_layers: 2 },
     // its continuation on windows of 2,048: its state is carried across the whole book when measured (from the
@@ -210,7 +211,9 @@ async function shippedRuns(arch: Architecture, runs: readonly Run[]): Promise<{ 
 /** Trains one model (resuming where its runs stopped), exports it to assets/models/<arch>, measures it. */
 async function demo(arch: Architecture, oldTestament: string): Promise<void> {
   await selectBackend('wasm'); // training runs on this process's TF.js
-  const { config, runs } = demos[arch];
+  const recipe = demos[arch];
+  if (!recipe) throw new Error(`${arch}: no demo training recipe`);
+  const { config, runs } = recipe;
   const initDir = join(work, 'init', arch);
   // written each time (it is deterministic), so that a changed configuration is never trained from a stale init
   await mkdir(initDir, { recursive: true });
@@ -308,7 +311,7 @@ async function orchestrate(archs: readonly Architecture[], parallel: number): Pr
 /** Slowest first, so that two at a time finish close together. */
 const order: readonly Architecture[] = ['ttt-mlp', 'mamba', 'transformer', 'ttt-linear'];
 const only = (values.only?.split(',') ?? [...order]) as Architecture[];
-for (const arch of only) if (!architectures.includes(arch)) throw new Error(`--only: unknown architecture "${arch}" (${architectures.join(', ')})`);
+for (const arch of only) if (!architectures.includes(arch) || !demos[arch]) throw new Error(`--only: unknown architecture "${arch}" (${architectures.join(', ')})`);
 const oldTestament = join(work, 'kjv-old-testament.txt');
 if (values.child) {
   // the parent wrote the texts before starting the children, which only read them

@@ -9,9 +9,10 @@
  * - activations of one chunk: a chunk runs in one `tf.tidy`, so every layer's intermediates live until it ends:
  *   about 40·C + 6·I floats per token and layer, plus 3·V per token for the logits (fitted to the 125m preset's
  *   wasm heap, which 512 tokens grow by ~1.25 GB); Mamba adds its scan's [T, Di, N] tensors (4·Di·N per token
- *   and layer) and Llama its attention scores (H·(T + cached) per token and layer);
+ *   and layer), Llama its attention scores (H·(T + cached) per token and layer), and the delta-rule family its
+ *   chunked form's [H, 64, 64] piece matrices and per-head q, k, v copies (10·H·64 + 8·(Dk + Dv));
  * - carried state, twice (a step's input and output exist together): TTT's W and b per head plus the conv tails,
- *   Mamba's SSM and conv state, Llama's KV cache (the window, or max_position_embeddings under full attention,
+ *   Mamba's SSM and conv state, DeltaNet's S per head (kept twice while tracing) and conv tails, Llama's KV cache (the window, or max_position_embeddings under full attention,
  *   where the cache grows with the document);
  * - runtime: a flat 256 MiB for Node, TensorFlow.js and the tokenized book, outside the wasm heap.
  * It is an estimate: allocator slack and the wasm heap's high-water mark (it never shrinks) are not modelled.
@@ -83,6 +84,19 @@ const families: Readonly<Record<ModelFamily, FamilyMemory>> = {
   mamba: {
     activationFloats: (d) => 4 * num(d.details.d_inner, 2 * d.hiddenSize) * num(d.details.d_state, 16),
     stateFloats: (d) => num(d.details.d_inner, 2 * d.hiddenSize) * (num(d.details.d_state, 16) + num(d.details.d_conv, 4) - 1),
+  },
+  delta: {
+    // the chunked form's [H, 64, 64] piece matrices (~10 live at once), and q, k, v, gate and output copies per head
+    activationFloats: (d) => {
+      const H = d.heads ?? 1, Dk = H * num(d.details.head_k_dim, d.hiddenSize / H), Dv = H * num(d.details.head_v_dim, d.hiddenSize / H);
+      return 10 * H * 64 + 8 * (Dk + Dv);
+    },
+    // S per head (twice while the inner loop is traced: the last block's S too) and the q, k, v conv tails
+    stateFloats(d) {
+      const H = d.heads ?? 1, dk = num(d.details.head_k_dim, d.hiddenSize / H), dv = num(d.details.head_v_dim, d.hiddenSize / H);
+      const tails = d.details.use_short_conv === false ? 0 : (num(d.details.conv_size, 4) - 1) * H * (2 * dk + dv);
+      return 2 * H * dk * dv + tails;
+    },
   },
   llama: {
     activationFloats: (d, T, window) => (d.heads ?? 1) * (T + cachedTokens(d, window)),

@@ -7,17 +7,20 @@
  * Linear and Embedding, ones/zeros for norms, normal(0, 0.02) for W, zeros for b); HF LlamaPreTrainedModel
  * (the same); mamba_simple.py Mamba.__init__ and mixer_seq_simple.py _init_weights (dt bias = softplus⁻¹ of a
  * log-uniform dt in [1e-3, 1e-1], A_log = log(1..N), D = 1, out_proj rescaled by 1/sqrt(n_layer)).
- * PyTorch's own default for Linear/Conv1d (kaiming_uniform with a = √5) is U(±1/√fan_in).
+ * PyTorch's own default for Linear/Conv1d (kaiming_uniform with a = √5) is U(±1/√fan_in). fla's DeltaNet and Gated
+ * DeltaNet (modeling_*.py _init_weights): normal(0, initializer_range) for every Linear, Conv1d and the embedding,
+ * ones for norms, A_log = log U(0, 16), dt_bias = softplus⁻¹ of a log-uniform dt in [1e-3, 1e-1].
  */
 import { workbenchError } from '../core/errors.js';
 import { type Random, seededRandom } from '../core/random.js';
 import type { FloatTensor } from '../core/safetensors.js';
 import type { WeightSpec } from '../core/weights.js';
+import { deltaWeightSpecs, parseDeltaConfig } from './delta-net.js';
 import { mambaWeightSpecs, parseMambaConfig } from './mamba.js';
 import { llamaWeightSpecs, parseLlamaConfig } from './transformer.js';
 import { parseTTTConfig, tttWeightSpecs } from './ttt.js';
 
-export const architectures = ['ttt-linear', 'ttt-mlp', 'transformer', 'mamba'] as const;
+export const architectures = ['ttt-linear', 'ttt-mlp', 'transformer', 'mamba', 'delta-net', 'gated-deltanet'] as const;
 export type Architecture = (typeof architectures)[number];
 
 interface PresetSize {
@@ -54,6 +57,19 @@ export function presetConfig(arch: Architecture, preset: string, options: InitOp
   if (arch === 'mamba') {
     return { model_type: 'mamba', d_model: size.hidden, n_layer: layers, vocab_size: vocab, d_state: 16, expand: 2, d_conv: 4, dt_rank: 'auto', tie_embeddings: true, rms_norm_eps: 1e-5, ...common };
   }
+  if (arch === 'delta-net' || arch === 'gated-deltanet') {
+    // fla's keys and defaults; Gated DeltaNet sizes its heads as fla recommends (num_heads · head_dim = 0.75 · hidden_size)
+    const shared = {
+      hidden_size: size.hidden, num_heads: size.heads, num_hidden_layers: layers, vocab_size: vocab, intermediate_size: size.intermediate,
+      hidden_ratio: 4, hidden_act: 'swish', use_short_conv: true, conv_size: 4, norm_eps: 1e-6, tie_word_embeddings: true,
+      initializer_range: 0.02, max_position_embeddings: 2048, ...common,
+    };
+    if (arch === 'delta-net') {
+      return { model_type: 'delta_net', ...shared, expand_k: 1, expand_v: 1, use_gate: false, use_beta: true, qk_activation: 'silu', qk_norm: 'l2' };
+    }
+    const headDim = (0.75 * size.hidden) % size.heads === 0 ? (0.75 * size.hidden) / size.heads : size.hidden / size.heads;
+    return { model_type: 'gated_deltanet', ...shared, head_dim: headDim, expand_v: 2, use_gate: true };
+  }
   if (arch === 'transformer') {
     return {
       model_type: 'llama', hidden_size: size.hidden, intermediate_size: size.intermediate, num_hidden_layers: layers,
@@ -87,6 +103,18 @@ function tttOrLlamaRule(name: string, std: number, convKernel: number): Rule {
   return normal(std); // embeddings, every Linear, W1/W2, learnable_ttt_lr_weight
 }
 
+function deltaRule(name: string, std: number): Rule {
+  if (/norm\.weight$/.test(name)) return constant(1);
+  if (name.endsWith('attn.A_log')) return (spec, rng) => fill(spec, () => Math.log(Math.max(16 * rng.uniform(), 1e-4)));
+  if (name.endsWith('attn.dt_bias')) {
+    return (spec, rng) => fill(spec, () => {
+      const dt = Math.max(Math.exp(Math.log(1e-3) + rng.uniform() * (Math.log(1e-1) - Math.log(1e-3))), 1e-4);
+      return dt + Math.log(-Math.expm1(-dt)); // softplus⁻¹
+    });
+  }
+  return normal(std); // embeddings, every Linear and short convolution
+}
+
 function mambaRule(name: string, config: ReturnType<typeof parseMambaConfig>): Rule {
   if (/embedding(s)?\.weight$/.test(name)) return normal(0.02);
   if (/norm(_f)?\.weight$/.test(name)) return constant(1);
@@ -114,6 +142,9 @@ export function initWeights(config: Record<string, unknown>, seed: number): Floa
     const c = parseMambaConfig(config);
     specs = mambaWeightSpecs(c);
     rule = (name) => mambaRule(name, c);
+  } else if (config.model_type === 'delta_net' || config.model_type === 'gated_deltanet') {
+    specs = deltaWeightSpecs(parseDeltaConfig(config));
+    rule = (name) => deltaRule(name, std);
   } else if (config.model_type === 'llama') {
     specs = llamaWeightSpecs(parseLlamaConfig(config));
     rule = (name) => tttOrLlamaRule(name, std, 4);

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
 import type { LayerRange } from './stage.js';
 
-export type ModelFamily = 'ttt' | 'llama' | 'mamba';
+export type ModelFamily = 'ttt' | 'llama' | 'mamba' | 'delta';
 
 /** Carried state: tensors (owned by whoever holds the state) plus the number of tokens consumed so far. */
 export interface ModelState {

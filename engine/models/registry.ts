@@ -4,6 +4,7 @@
  */
 import { workbenchError } from '../core/errors.js';
 import type { WeightMap } from '../core/weights.js';
+import { DeltaNetModel, deltaStageCosts, innerLoopBlock, parseDeltaConfig } from './delta-net.js';
 import { MambaModel, mambaStageCosts, parseMambaConfig } from './mamba.js';
 import type { CausalLM, ModelFamily } from './model.js';
 import type { LayerRange, StageCosts } from './stage.js';
@@ -158,10 +159,46 @@ const mamba: RegistryEntry = {
   },
 };
 
+/** fla's DeltaNet and Gated DeltaNet (models/delta-net.ts): one entry per `model_type`, the same model class. */
+function deltaEntry(type: 'delta_net' | 'gated_deltanet'): RegistryEntry {
+  return {
+    family: 'delta',
+    describe(json, source, options) {
+      rejectWindow('delta', options, source);
+      const c = parseDeltaConfig({ ...json, model_type: type }, source);
+      return {
+        family: 'delta',
+        architecture: type === 'delta_net' ? 'DeltaNet (delta rule)' : 'Gated DeltaNet (gated delta rule)',
+        layers: c.numHiddenLayers,
+        heads: c.numHeads,
+        hiddenSize: c.hiddenSize,
+        vocabSize: c.vocabSize,
+        tokenizer: defaultTokenizer(json, c.vocabSize),
+        trainedContext: null,
+        innerLoop: true,
+        details: {
+          // the inner-loop series report one row per block of this many tokens (see delta-net.ts "Inner loop")
+          mini_batch_size: innerLoopBlock,
+          head_k_dim: c.headKDim, head_v_dim: c.headVDim, use_gate: c.useGate, use_short_conv: c.useShortConv, conv_size: c.convSize,
+          use_beta: c.useBeta, allow_neg_eigval: c.allowNegEigval, qk_activation: c.qkActivation, qk_norm: c.qkNorm,
+          intermediate_size: c.intermediateSize, tie_word_embeddings: c.tieWordEmbeddings,
+        },
+      };
+    },
+    stageCosts: (json, source) => deltaStageCosts(parseDeltaConfig({ ...json, model_type: type }, source)),
+    create(json, tensors, configSource, weightSource, options) {
+      rejectWindow('delta', options, configSource);
+      return new DeltaNetModel(parseDeltaConfig({ ...json, model_type: type }, configSource), tensors, weightSource, options?.layers);
+    },
+  };
+}
+
 const registry: ReadonlyMap<string, RegistryEntry> = new Map([
   ['ttt', ttt],
   ['llama', llama],
   ['mamba', mamba],
+  ['delta_net', deltaEntry('delta_net')],
+  ['gated_deltanet', deltaEntry('gated_deltanet')],
 ]);
 
 export const knownModelTypes = (): string[] => [...registry.keys()];
@@ -175,6 +212,8 @@ export function modelTypeOf(config: Record<string, unknown>): string | undefined
     if (cls.startsWith('TTT')) return 'ttt';
     if (cls.startsWith('Llama')) return 'llama';
     if (cls.startsWith('Mamba')) return 'mamba';
+    if (cls.startsWith('GatedDeltaNet')) return 'gated_deltanet';
+    if (cls.startsWith('DeltaNet')) return 'delta_net';
   }
   return undefined;
 }

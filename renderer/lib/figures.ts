@@ -100,12 +100,12 @@ export const spectraFigure: FigureBuilder = (series) => ({
   layout: { xaxis: axis('Index (largest first)'), yaxis: axis('Singular value', 'log'), hovermode: 'closest' },
 });
 
-export const stateFigure = (family: 'mamba' | 'llama' | 'ttt'): FigureBuilder => (series) => ({
+export const stateFigure = (family: 'mamba' | 'llama' | 'ttt' | 'delta'): FigureBuilder => (series) => ({
   data: lines(series, () => ({ line: { width: 1.5, shape: 'hv' } })),
   layout: { xaxis: positionAxis(false), yaxis: axis(family === 'llama' ? 'KV-cache size (bytes)' : 'SSM-state norm') },
 });
 
-export const stateTitle = (family: 'mamba' | 'llama' | 'ttt'): string =>
+export const stateTitle = (family: 'mamba' | 'llama' | 'ttt' | 'delta'): string =>
   family === 'llama' ? 'KV-cache size along the document' : 'SSM-state norm along the document';
 
 export const comparisonFigure: FigureBuilder = (series) => ({

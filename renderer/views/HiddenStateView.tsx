@@ -24,7 +24,7 @@ const weightCsv = { series: 'measure', x: 'position', y: 'value' };
 const pcaCsv = { series: 'matrix', x: 'pc1', y: 'pc2', color: 'position' };
 const spectraCsv = { series: 'snapshot', x: 'index', y: 'singular_value' };
 const stateCsv = { series: 'layer', x: 'position', y: 'value' };
-const stateFigures = { ttt: stateFigure('ttt'), llama: stateFigure('llama'), mamba: stateFigure('mamba') };
+const stateFigures = { ttt: stateFigure('ttt'), llama: stateFigure('llama'), mamba: stateFigure('mamba'), delta: stateFigure('delta') };
 
 export const HiddenStateView = memo(function HiddenStateView({ manifest }: { readonly manifest: RunManifest }) {
   const { chosen, layer, matrix, positions, explained, spectraAt } = useAnalysisStore(useShallow(selectChoice));

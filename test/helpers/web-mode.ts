@@ -1,0 +1,45 @@
+/** The workbench in web mode (`scripts/web.ts`) and a headless Debian Chromium, for end-to-end tests. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+
+export const repoRoot = join(import.meta.dirname, '..', '..');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export interface WebMode {
+  readonly child: ChildProcess;
+  readonly url: string;
+}
+
+/** Starts web mode with these models and book, and resolves with the URL of the one line it prints. */
+export async function startWeb(dataDir: string, models: readonly string[], book: string): Promise<WebMode> {
+  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, ...models.flatMap((m) => ['--model', m]), '--book', book];
+  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = /^Workbench ready: (http:\/\/127\.0\.0\.1:\d+\/\?token=\w+)\n$/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`web mode exited with ${code}: ${err || out}`)));
+  });
+  return { child, url };
+}
+
+export async function stopWeb(web: WebMode | null): Promise<void> {
+  if (!web || web.child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    web.child.once('exit', () => resolve());
+    web.child.kill('SIGTERM');
+  });
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
