@@ -10,25 +10,8 @@
  * Glossary (mamba.ts): T tokens, Di d_inner, N d_state.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { expNonPositive } from './loop-math.js';
 import { readNow } from './ttt-linear-scan.js';
-
-/** Backends where reading tensors back mid-step is a heap copy, not a stall, so the loop wins. */
-const loopBackends = new Set(['wasm', 'cpu', 'tensorflow']);
-
-/** 2^k for k = −1075 … 24, by k + 1075. */
-const powersOfTwo = Float64Array.from({ length: 1100 }, (_, i) => 2 ** (i - 1075));
-
-/**
- * exp(x) for the scan's x = Δ·A ≤ 0, to ~1e-8 relative (float32 keeps ~6e-8): x = k·ln 2 + r with |r| ≤ ln 2 / 2,
- * exp(r) by its Taylor series to r⁷, times 2^k from a table. About twice as fast as Math.exp here, the loop's cost.
- */
-function expNonPositive(x: number): number {
-  if (!(x > -700 && x <= 0)) return Math.exp(x); // underflow to 0, NaN, or a positive x (never from the scan)
-  const k = Math.round(x * Math.LOG2E), r = x - k * Math.LN2;
-  return (1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r / 5040))))))) * powersOfTwo[k + 1075];
-}
-
-export const scanLoopAvailable = (): boolean => loopBackends.has(tf.getBackend());
 
 /**
  * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them.

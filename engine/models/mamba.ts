@@ -24,7 +24,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
 import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { causalConv, dense, depthwiseFilterOf, rmsNorm, silu, transposeForDense } from './blocks.js';
-import { scanLoopAvailable, selectiveScanLoop } from './mamba-scan.js';
+import { loopKernelsAvailable } from './loop-math.js';
+import { selectiveScanLoop } from './mamba-scan.js';
 import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
@@ -392,7 +393,7 @@ export class MambaModel implements CausalLM<MambaState> {
   /** `options.form`: `dual` keeps the differentiable tensor scan (training); otherwise CPU backends run the loop. */
   // ref: mamba-minimal model.py Mamba.forward, for this stage's part of it
   forwardStage(input: StageInput, state: MambaState, options: ForwardOptions = {}): StageResult<MambaState> {
-    const loop = (options.form ?? 'auto') === 'auto' && scanLoopAvailable();
+    const loop = (options.form ?? 'auto') === 'auto' && loopKernelsAvailable();
     const T = input instanceof Int32Array ? input.length : input.shape[0];
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: MambaLayerState[] = [];

@@ -24,7 +24,8 @@ export interface ForwardOptions {
    * explicit weight gradients (the decoding path). `auto` uses primal for single tokens, dual otherwise, and on
    * CPU backends runs whole mini-batches of TTT-Linear through a faster layout that reads tensors back
    * mid-step — exact, but not differentiable: training passes `dual`. Likewise, under `auto` on CPU backends,
-   * Mamba runs its selective scan as a loop (mamba-scan.ts); `dual` keeps every model on differentiable tensor ops.
+   * Mamba runs its selective scan (mamba-scan.ts) and the Transformer its attention (attention-loop.ts) as loops;
+   * `dual` keeps every model on differentiable tensor ops.
    */
   readonly form?: 'auto' | 'dual' | 'primal';
   /** TTT only: metrics of the hidden state W after every finished mini-batch. */
