@@ -3,9 +3,9 @@
  * are threads of this process): analyse N tokens of a book with one model and print one JSON line. Used by
  * bench.ts; not meant to be run by hand.
  *
- *   node --import tsx scripts/bench-run.ts BOOK MODEL TOKENS BACKEND INNER_LOOP STAGES CHUNK
+ *   node --import tsx scripts/bench-run.ts BOOK MODEL TOKENS BACKEND INNER_LOOP STAGES CHUNK [WINDOW]
  *
- * STAGES and CHUNK may be empty for the engine's defaults. `tokensPerSecond` is the steady rate, after a warm-up of
+ * STAGES, CHUNK and WINDOW may be empty for the engine's defaults (WINDOW: a Transformer's attention window). `tokensPerSecond` is the steady rate, after a warm-up of
  * the first 2,048 tokens (as the reference warms up on 256 before it is timed), read from the run's own
  * throughput series; `overallTokensPerSecond` is the whole run's.
  */
@@ -19,7 +19,7 @@ import { tableFromIPC } from 'apache-arrow';
 import { analyzeBook } from '../engine/analysis/analyze.js';
 import { selectBackend } from '../engine/core/backend.js';
 
-const [book, model, tokens, backendName, innerLoop, stages, chunk] = process.argv.slice(2);
+const [book, model, tokens, backendName, innerLoop, stages, chunk, window] = process.argv.slice(2);
 const backend = await selectBackend(backendName);
 const runDir = mkdtempSync(join(tmpdir(), 'ttt-bench-'));
 const started = performance.now();
@@ -27,6 +27,7 @@ try {
   const { manifest } = await analyzeBook({
     book, models: [model], runDir, backend, maxTokens: Number(tokens), innerLoop: innerLoop !== 'false',
     stages: stages ? Number(stages) : undefined, chunkTokens: chunk ? Number(chunk) : undefined,
+    window: window ? Number(window) : undefined,
   });
   const m = manifest.models[0];
   if (m.status !== 'finished') throw new Error(m.error ?? m.status);

@@ -8,7 +8,7 @@
  * (../shared/bench/README.md).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +28,14 @@ Analyses a stretch of the KJV with randomly initialised models at a preset size 
   npm run bench -- --preset 125m --arch ttt-linear --stages 2 --reference /tmp/ttt.py
   npm run bench -- --memory                          peak RSS at 65,536 vs 1,048,576 tokens (within 1.3×)
   npm run bench -- --long                            TTT-Linear over the whole KJV (4.15M tokens)
+  npm run bench -- --preset demo                     the shipped demo models (assets/models) over the sample book,
+                                                     as analyze runs them (--tokens N: its first N tokens)
 
 Options:
   --backend B        tensorflow | webgpu | wasm | cpu (default wasm)
-  --preset P         ${Object.keys(presets).join(' | ')} (default bench; 125m: the paper's 125M sizes, Llama vocabulary)
+  --preset P         ${Object.keys(presets).join(' | ')} | demo (default bench; 125m: the paper's 125M sizes, Llama
+                     vocabulary; demo: the shipped models, inner-loop statistics on, the Transformer in its
+                     trained context as its window)
   --arch A           ${architectures.join(' | ')} (repeatable; default: all)
   --stages N         pipeline stages per model, one worker thread each (default: one per core on wasm and
                      cpu, 1 on GPU backends)
@@ -65,11 +69,12 @@ const fail = (message: string): never => {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(2);
 };
-const book = values.book ?? join(root, '..', 'shared', 'corpus', 'kjv.txt');
+const preset = values.preset ?? 'bench';
+const demo = preset === 'demo';
+const book = values.book ?? (demo ? join(root, 'assets', 'books', 'kjv-new-testament.txt') : join(root, '..', 'shared', 'corpus', 'kjv.txt'));
 if (!existsSync(book)) fail(`${book} not found (give --book FILE)`);
 const backend = values.backend ?? 'wasm';
-const preset = values.preset ?? 'bench';
-if (!presets[preset]) fail(`unknown preset "${preset}" (presets: ${Object.keys(presets).join(', ')})`);
+if (!presets[preset] && !demo) fail(`unknown preset "${preset}" (presets: ${Object.keys(presets).join(', ')}, demo)`);
 const archs = (values.arch ?? [...architectures]) as Architecture[];
 for (const arch of archs) if (!architectures.includes(arch)) fail(`unknown architecture "${arch}" (${architectures.join(', ')})`);
 const positive = (flag: string, value: string | undefined): number | undefined => {
@@ -100,8 +105,8 @@ interface Measurement {
 }
 
 /** One measurement in its own process; null when it failed (bench-run printed why, in one line). */
-function measure(dir: string, tokens: number, innerLoop: boolean, chunkTokens = chunk): Measurement | null {
-  const args = [join(root, 'scripts', 'bench-run.ts'), book, dir, String(tokens), backend, String(innerLoop), String(stages ?? ''), String(chunkTokens ?? '')];
+function measure(dir: string, tokens: number, innerLoop: boolean, chunkTokens = chunk, window?: number): Measurement | null {
+  const args = [join(root, 'scripts', 'bench-run.ts'), book, dir, String(tokens), backend, String(innerLoop), String(stages ?? ''), String(chunkTokens ?? ''), String(window ?? '')];
   try {
     const out = execFileSync(process.execPath, ['--import', 'tsx', ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
     return JSON.parse(out.trim().split('\n').pop()!) as Measurement;
@@ -151,6 +156,19 @@ try {
     const ratio = long.peakRssMiB / short.peakRssMiB;
     process.stdout.write(`peak RSS ratio 1M / 64k tokens: ${ratio.toFixed(2)} (limit 1.30)\n`);
     if (ratio > 1.3) process.exitCode = 1;
+  } else if (demo) {
+    // the shipped models as analyze runs them: inner-loop statistics on, analyze's chunks, the Transformer in a
+    // window of its trained context (max_position_embeddings)
+    const tokens = positive('--tokens', values.tokens) ?? 1e9; // the whole book unless asked
+    process.stdout.write(`demo models on ${book}, backend ${backend}, ${stages ?? `${defaultStageCount(backend)} (default)`} stage(s) per model, ${availableParallelism()} cores, load average ${load()}\n`);
+    for (const name of ['mamba', 'transformer', 'ttt-linear', 'ttt-mlp']) {
+      const dir = join(root, 'assets', 'models', name);
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model_type: string; max_position_embeddings?: number };
+      const window = config.model_type === 'llama' ? config.max_position_embeddings : undefined;
+      const m = measure(dir, tokens, !values['no-inner-loop'], chunk, window);
+      if (m) process.stdout.write(`${name}: ${m.model}${window ? `, window ${thousands(window)} (its trained context)` : ''}\n${line(m, m.innerLoop ? 'inner-loop statistics on' : 'no inner-loop statistics')}\n`);
+    }
+    process.stdout.write(`load average at the end ${load()}\n`);
   } else if (values.long) {
     const whole = measure(modelDir('ttt-linear', preset), positive('--tokens', values.tokens) ?? 5_000_000, !values['no-inner-loop']);
     if (whole) process.stdout.write(`${whole.model}\n${line(whole, 'the whole KJV')}\n`);

@@ -96,6 +96,19 @@ describe.each(['wasm', 'cpu'])('Mamba on %s', (backend) => {
     expectClose(await logitsInChunks(model, long, [37, 64, 3]), onePass);
   });
 
+  it('runs the loop scan (mamba-scan.ts) by default and the tensor scan with form "dual", with the same logits', async () => {
+    const long = randomIds(100, V, 4);
+    expectClose(await logitsInChunks(model, long, [long.length], { form: 'dual' }), await logitsInChunks(model, long, [long.length]));
+    expectClose(await logitsInChunks(model, ids, [ids.length], { form: 'dual' }), golden.logits);
+    const extreme = tinyMamba({ C: 16, N: 8, R: 2, V: 32, layers: 1 }, 21, { dtBias: 20, aLog: Math.log(1000) });
+    try {
+      const x = randomIds(40, 32, 5);
+      expectClose(await logitsInChunks(extreme, x, [x.length]), await logitsInChunks(extreme, x, [x.length], { form: 'dual' }), 32);
+    } finally {
+      extreme.dispose();
+    }
+  });
+
   it('stays finite and chunk-invariant when Δ and |A| are large (the scan never divides or overflows)', async () => {
     // Δ ≈ 20 and A = −1000: exp(ΔA) underflows to 0 (state forgotten every token); exp(−A·ΣΔ) would overflow
     const extreme = tinyMamba({ C: 16, N: 8, R: 2, V: 32, layers: 1 }, 21, { dtBias: 20, aLog: Math.log(1000) });

@@ -24,7 +24,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
 import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { causalConv, dense, depthwiseFilterOf, rmsNorm, silu, transposeForDense } from './blocks.js';
-import { assertTokenIds, type CausalLM, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
+import { loopKernelsAvailable } from './loop-math.js';
+import { selectiveScanLoop } from './mamba-scan.js';
+import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
 } from './stage.js';
@@ -265,35 +267,43 @@ export function selectiveScanBlock(
   });
 }
 
-// ref: mamba-minimal model.py MambaBlock.ssm
-function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity): { y: tf.Tensor2D; h: tf.Tensor2D } {
+/** The selective scan of a chunk (D skip included) by scan blocks of tensor ops: the definition, differentiable. */
+function selectiveScan(
+  u: tf.Tensor2D, delta: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D, identity: ScanIdentity,
+): { y: tf.Tensor2D; h: tf.Tensor2D } {
   const T = u.shape[0];
-  const [dtIn, B, C] = tf.split(dense(u, lw.xProj), [c.dtRank, c.dState, c.dState], 1) as tf.Tensor2D[]; // [T, R], [T, N], [T, N]
-  const delta = tf.softplus(tf.add(dense(dtIn, lw.dtProj), lw.dtBias)) as tf.Tensor2D; // [T, Di]
   const ys: tf.Tensor2D[] = [];
   let h = h0;
   for (let t0 = 0; t0 < T; t0 += scanBlockSize) {
     // gather, not split: tfjs-wasm's SplitV slices, and each slice copies the whole input
     const rows = T > scanBlockSize ? tf.range(t0, Math.min(t0 + scanBlockSize, T), 1, 'int32') : null;
     const block = (x: tf.Tensor2D) => (rows ? (tf.gather(x, rows) as tf.Tensor2D) : x); // [L, ·]
-    const out = selectiveScanBlock(block(u), block(delta), lw.A, block(B), block(C), h, identity);
+    const out = selectiveScanBlock(block(u), block(delta), A, block(B), block(C), h, identity);
     ys.push(out.y);
     h = out.h;
   }
   const y = ys.length > 1 ? tf.concat(ys, 0) : ys[0]; // [T, Di]
-  return { y: tf.add(y, tf.mul(u, lw.D)) as tf.Tensor2D, h };
+  return { y: tf.add(y, tf.mul(u, D)) as tf.Tensor2D, h };
+}
+
+// ref: mamba-minimal model.py MambaBlock.ssm
+function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean): { y: tf.Tensor2D; h: tf.Tensor2D } {
+  const [dtIn, B, C] = tf.split(dense(u, lw.xProj), [c.dtRank, c.dState, c.dState], 1) as tf.Tensor2D[]; // [T, R], [T, N], [T, N]
+  const delta = tf.softplus(tf.add(dense(dtIn, lw.dtProj), lw.dtBias)) as tf.Tensor2D; // [T, Di]
+  // the same scan as a loop over rows on CPU backends (mamba-scan.ts); not differentiable
+  return loop ? selectiveScanLoop(u, delta, lw.A, B, C, lw.D, h0) : selectiveScan(u, delta, lw.A, B, C, lw.D, h0, identity);
 }
 
 // ref: mamba-minimal model.py MambaBlock.forward
 function mambaMixer(
-  lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity,
+  lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean,
 ): { y: tf.Tensor2D; state: MambaLayerState } {
   let xz = dense(x, lw.inProj); // [T, 2Di]
   if (lw.inProjBias) xz = tf.add(xz, lw.inProjBias);
   const [xIn, res] = tf.split(xz, 2, 1) as tf.Tensor2D[]; // [T, Di] each
   const conv = causalConv(xIn, ls.conv, lw.convFilter, lw.convBias); // [T, Di]
   const u = silu(conv.y);
-  const scan = ssm(lw, u, ls.ssm, c, identity);
+  const scan = ssm(lw, u, ls.ssm, c, identity, loop);
   let y = dense(tf.mul(scan.y, silu(res)) as tf.Tensor2D, lw.outProj); // [T, C]
   if (lw.outProjBias) y = tf.add(y, lw.outProjBias);
   return { y, state: { conv: conv.state, ssm: scan.h } };
@@ -376,12 +386,14 @@ export class MambaModel implements CausalLM<MambaState> {
     };
   }
 
-  forward(ids: Int32Array, state: MambaState): ForwardResult<MambaState> {
-    return forwardWhole(this, ids, state);
+  forward(ids: Int32Array, state: MambaState, options: ForwardOptions = {}): ForwardResult<MambaState> {
+    return forwardWhole(this, ids, state, options);
   }
 
+  /** `options.form`: `dual` keeps the differentiable tensor scan (training); otherwise CPU backends run the loop. */
   // ref: mamba-minimal model.py Mamba.forward, for this stage's part of it
-  forwardStage(input: StageInput, state: MambaState): StageResult<MambaState> {
+  forwardStage(input: StageInput, state: MambaState, options: ForwardOptions = {}): StageResult<MambaState> {
+    const loop = (options.form ?? 'auto') === 'auto' && loopKernelsAvailable();
     const T = input instanceof Int32Array ? input.length : input.shape[0];
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: MambaLayerState[] = [];
@@ -389,7 +401,7 @@ export class MambaModel implements CausalLM<MambaState> {
       // ref: mamba-minimal model.py ResidualBlock.forward: x + mixer(norm(x)); a tidy per layer bounds a long chunk's memory
       const lw = this.layers[l], h = x;
       const out = tf.tidy(() => {
-        const mixer = mambaMixer(lw, state.layers[l], rmsNorm(h, lw.norm, this.config.rmsNormEps), this.config, this.scanIdentity);
+        const mixer = mambaMixer(lw, state.layers[l], rmsNorm(h, lw.norm, this.config.rmsNormEps), this.config, this.scanIdentity, loop);
         return { x: tf.add(h, mixer.y) as tf.Tensor2D, conv: mixer.state.conv, ssm: mixer.state.ssm };
       });
       x = out.x;

@@ -23,7 +23,9 @@ export interface ForwardOptions {
    * `dual` processes a chunk mini-batch by mini-batch with matmuls only; `primal` steps token by token with
    * explicit weight gradients (the decoding path). `auto` uses primal for single tokens, dual otherwise, and on
    * CPU backends runs whole mini-batches of TTT-Linear through a faster layout that reads tensors back
-   * mid-step — exact, but not differentiable: training passes `dual`.
+   * mid-step — exact, but not differentiable: training passes `dual`. Likewise, under `auto` on CPU backends,
+   * Mamba runs its selective scan (mamba-scan.ts) and the Transformer its attention (attention-loop.ts) as loops;
+   * `dual` keeps every model on differentiable tensor ops.
    */
   readonly form?: 'auto' | 'dual' | 'primal';
   /** TTT only: metrics of the hidden state W after every finished mini-batch. */

@@ -116,6 +116,25 @@ describe.each(['wasm', 'cpu'])('Llama on %s', (backend) => {
     }
   });
 
+  it('runs the loop attention (attention-loop.ts) by default and the tensor attention with form "dual", with the same logits', async () => {
+    const dual = { form: 'dual' } as const;
+    expectClose(await logitsInChunks(model, ids, [ids.length], dual), golden.logits);
+    expectClose(await logitsInChunks(model, ids, [ids.length], dual, model.initialState(16)), golden.window_logits);
+    const long = randomIds(150, V, 8); // several query blocks of the loop (64) and of the tensor form
+    for (const window of [null, 5, 70]) {
+      const loop = await logitsInChunks(model, long, [100, 50], {}, model.initialState(window));
+      expectClose(await logitsInChunks(model, long, [100, 50], dual, model.initialState(window)), loop);
+    }
+    const dims = { C: 32, H: 4, G: 2, I: 48, V: 40, layers: 1 }; // grouped-query attention
+    const gqa = new LlamaModel(tinyConfig(dims), tinyLlamaTensors(dims, 12));
+    try {
+      const x = randomIds(80, dims.V, 2);
+      expectClose(await logitsInChunks(gqa, x, [80], {}, gqa.initialState(9)), await logitsInChunks(gqa, x, [80], dual, gqa.initialState(9)), 1e-4);
+    } finally {
+      gqa.dispose();
+    }
+  });
+
   it('implements grouped-query attention as repeat_kv (each K/V head serves R consecutive query heads)', async () => {
     const dims = { C: 32, H: 4, G: 2, I: 48, V: 40, layers: 2 };
     const gqaTensors = tinyLlamaTensors(dims, 11);

@@ -23,7 +23,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
 import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { applyHalfRope, dense, halfRopeTables, rmsNorm, ropeInverseFrequencies, swiGluDense, transposeForDense } from './blocks.js';
-import { assertTokenIds, type CausalLM, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
+import { causalAttentionLoop } from './attention-loop.js';
+import { loopKernelsAvailable } from './loop-math.js';
+import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
 } from './stage.js';
@@ -252,20 +254,11 @@ function attentionPlan(P: number, T: number, window: number | null): QueryBlock[
   return blocks;
 }
 
-// ref: modeling_llama.py LlamaAttention.forward (eager_attention_forward, repeat_kv)
-function llamaAttention(
-  lw: LlamaLayerWeights, ls: LlamaLayerState, x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D,
-  plan: readonly QueryBlock[], shape: AttentionShape, window: number | null,
-): { y: tf.Tensor2D; state: LlamaLayerState } {
+/** softmax(q·Kᵀ/√D + mask)·V by the plan's query blocks: the definition, differentiable. y [T, H·D] */
+// ref: modeling_llama.py eager_attention_forward, repeat_kv
+function blockedAttention(q: tf.Tensor3D, K: tf.Tensor3D, V: tf.Tensor3D, plan: readonly QueryBlock[], shape: AttentionShape): tf.Tensor2D {
   const { H, G, D } = shape;
-  const T = x.shape[0], R = H / G;
-  const [qk, vFlat] = tf.split(dense(x, lw.qkv), [(H + G) * D, G * D], 1) as tf.Tensor2D[]; // [T, (H+G)D], [T, GD]
-  const qkRot = applyHalfRope(tf.reshape(qk, [T, H + G, D]), cos, sin); // [T, H+G, D]
-  const [q, k] = tf.split(tf.transpose(qkRot, [1, 0, 2]), [H, G], 0) as tf.Tensor3D[]; // [H, T, D], [G, T, D]
-  const v = tf.transpose(tf.reshape(vFlat, [T, G, D]), [1, 0, 2]) as tf.Tensor3D; // [G, T, D]
-  const K = tf.concat([ls.k, k], 1); // [G, S, D]
-  const V = tf.concat([ls.v, v], 1); // [G, S, D]
-  const S = K.shape[1];
+  const T = q.shape[1], R = H / G, S = K.shape[1];
   // query head h uses K/V head floor(h / R) (repeat_kv): the R query heads of a K/V head become its rows
   const qGroups = tf.reshape(q, [G, R, T, D]); // [G, R, T, D]
   // each block in its own tidy, so one block's scores are freed before the next block's are made
@@ -278,7 +271,25 @@ function llamaAttention(
     return tf.reshape(tf.matMul(tf.reshape(probs, [G, R * b, kLen]), Vb), [G, R, b, D]); // [G, R, b, D]
   }));
   const out = outs.length > 1 ? tf.concat(outs, 2) : outs[0]; // [G, R, T, D]
-  const y = tf.reshape(tf.transpose(tf.reshape(out, [H, T, D]), [1, 0, 2]), [T, H * D]) as tf.Tensor2D; // [T, H·D]
+  return tf.reshape(tf.transpose(tf.reshape(out, [H, T, D]), [1, 0, 2]), [T, H * D]) as tf.Tensor2D; // [T, H·D]
+}
+
+// ref: modeling_llama.py LlamaAttention.forward (eager_attention_forward, repeat_kv)
+function llamaAttention(
+  lw: LlamaLayerWeights, ls: LlamaLayerState, x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D,
+  plan: readonly QueryBlock[], shape: AttentionShape, window: number | null, loop: boolean,
+): { y: tf.Tensor2D; state: LlamaLayerState } {
+  const { H, G, D } = shape;
+  const T = x.shape[0];
+  const [qk, vFlat] = tf.split(dense(x, lw.qkv), [(H + G) * D, G * D], 1) as tf.Tensor2D[]; // [T, (H+G)D], [T, GD]
+  const qkRot = applyHalfRope(tf.reshape(qk, [T, H + G, D]), cos, sin); // [T, H+G, D]
+  const [q, k] = tf.split(tf.transpose(qkRot, [1, 0, 2]), [H, G], 0) as tf.Tensor3D[]; // [H, T, D], [G, T, D]
+  const v = tf.transpose(tf.reshape(vFlat, [T, G, D]), [1, 0, 2]) as tf.Tensor3D; // [G, T, D]
+  const K = tf.concat([ls.k, k], 1); // [G, S, D]
+  const V = tf.concat([ls.v, v], 1); // [G, S, D]
+  const S = K.shape[1];
+  // the same attention per head and small query block, with loops between plain matMuls, on CPU backends (attention-loop.ts)
+  const y = loop ? causalAttentionLoop(q, K, V, window) : blockedAttention(q, K, V, plan, shape); // [T, H·D]
   const keep = window === null ? S : Math.min(S, window - 1);
   const state = keep === S ? { k: K, v: V } : {
     k: tf.slice(K, [0, S - keep, 0], [G, keep, D]), // [G, W−1, D]
@@ -370,25 +381,27 @@ export class LlamaModel implements CausalLM<LlamaState> {
     };
   }
 
-  forward(ids: Int32Array, state: LlamaState): ForwardResult<LlamaState> {
-    return forwardWhole(this, ids, state);
+  forward(ids: Int32Array, state: LlamaState, options: ForwardOptions = {}): ForwardResult<LlamaState> {
+    return forwardWhole(this, ids, state, options);
   }
 
   // ref: modeling_llama.py LlamaForCausalLM.forward / LlamaModel.forward, for this stage's part of it
-  forwardStage(input: StageInput, state: LlamaState): StageResult<LlamaState> {
+  /** `options.form`: `dual` keeps the differentiable tensor attention (training); otherwise CPU backends run the loop. */
+  forwardStage(input: StageInput, state: LlamaState, options: ForwardOptions = {}): StageResult<LlamaState> {
     const T = input instanceof Int32Array ? input.length : input.shape[0];
+    const loop = (options.form ?? 'auto') === 'auto' && loopKernelsAvailable();
     const { numAttentionHeads: H, numKeyValueHeads: G, headDim: D, rmsNormEps: eps } = this.config;
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: LlamaLayerState[] = [];
     if (this.layers.length > 0) {
       const P = state.layers[0].k.shape[1];
       const { cos, sin } = halfRopeTables(this.invFreq, state.position, T); // [T, D] each
-      const plan = attentionPlan(P, T, state.window);
+      const plan = loop ? [] : attentionPlan(P, T, state.window);
       for (let l = 0; l < this.layers.length; l++) {
         // ref: modeling_llama.py LlamaDecoderLayer.forward: two residual lines; a tidy per layer bounds a long chunk's memory
         const lw = this.layers[l], h = x;
         const out = tf.tidy(() => {
-          const attn = llamaAttention(lw, state.layers[l], rmsNorm(h, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window);
+          const attn = llamaAttention(lw, state.layers[l], rmsNorm(h, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window, loop);
           const mid = tf.add(h, attn.y) as tf.Tensor2D;
           return { x: tf.add(mid, swiGluDense(rmsNorm(mid, lw.postAttentionNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown)) as tf.Tensor2D, k: attn.state.k, v: attn.state.v };
         });
