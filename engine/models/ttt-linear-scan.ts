@@ -18,6 +18,7 @@
  * Glossary: T tokens (a multiple of K), n = T/K mini-batches, H heads of f features, K tokens per mini-batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeSgemm } from '../core/native-matmul.js';
 
 export interface AlignedRun {
   /** [T, H, f] token-major: XQ + LN(Z̄) for every token of the run. */
@@ -116,12 +117,18 @@ function rowTimes(x: Float32Array, xOffset: number, W: Float32Array, b: Float32A
 }
 
 /**
- * a·b for plain [m, k] and [k, n] arrays through TF.js (XNNPACK). The caller reads the product from `data` and then
- * calls `done`, before any other TF.js call: on wasm `data` is a view of the backend's heap (no copy, no garbage),
- * which the next allocation may move. Tensors are freed by hand: `tf.tidy` would walk a returned typed array
- * element by element looking for tensors.
+ * a·b for plain [m, k] and [k, n] arrays: through the native BLAS where one is loaded (core/native-matmul.ts), into
+ * `into`; otherwise through TF.js (XNNPACK on wasm). The caller reads the product from `data` and then calls `done`,
+ * before any other TF.js call: on wasm `data` is then a view of the backend's heap (no copy, no garbage), which the
+ * next allocation may move. Tensors are freed by hand: `tf.tidy` would walk a returned typed array element by
+ * element looking for tensors.
  */
-function matMulInPlace(a: Float32Array, b: Float32Array, m: number, k: number, n: number): { data: Float32Array; done: () => void } {
+function matMulInPlace(a: Float32Array, b: Float32Array, m: number, k: number, n: number, into: Float32Array): { data: Float32Array; done: () => void } {
+  const sgemm = nativeSgemm();
+  if (sgemm) {
+    sgemm(false, false, m, n, k, a, k, b, n, into, n);
+    return { data: into, done: () => {} };
+  }
   const ta = tf.tensor2d(a, [m, k]), tb = tf.tensor2d(b, [k, n]);
   const product = tf.matMul(ta, tb);
   return { data: readNow(product), done: () => tf.dispose([ta, tb, product]) };
@@ -225,6 +232,7 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   const grads = new Float32Array(K * f); // ∇ of one head's mini-batch                             [K, f]
   const Z = new Float32Array(2 * K * f); // XK·W + b, then XQ·W + b                               [2K, f]
   const z = new Float32Array(f);
+  const products = { P: new Float32Array(2 * K * F), Q: new Float32Array(F * f) }; // for a native matMul to write into
   let norm0 = 0;
   for (const w of W0) for (let i = 0; i < f * f; i++) norm0 += w[i] * w[i];
   norm0 = Math.sqrt(norm0);
@@ -236,12 +244,12 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
       const head = heads[h], Wh = W[h], bh = b[h];
       if (inp.metrics) previous[h].set(Wh);
       packZInputs(XQ, XK, Wh, t0, stride, head.offset, K, f, rows, WX);
-      const P = matMulInPlace(rows, WX, 2 * K, f, F); // [2K, f+K]
+      const P = matMulInPlace(rows, WX, 2 * K, f, F, products.P); // [2K, f+K]
       addBias(P.data, bh, 2 * K, f, F, Z);
       before += lnFusedL2Bwd(Z, XK, XV, t0, stride, head, K, f, grads);
       packUpdate(XK, lr, tokenEta, P.data, grads, bh, etaLast, t0, stride, head.offset, h, H, K, f, SE);
       P.done();
-      const Q = matMulInPlace(SE, grads, F, K, f); // [f+K, f]
+      const Q = matMulInPlace(SE, grads, F, K, f, products.Q); // [f+K, f]
       for (let i = 0; i < f * f; i++) Wh[i] -= Q.data[i];
       dualFormOutputs(XQ, Z, Q.data, f * f, t0, stride, head, K, f, out);
       Q.done();
