@@ -220,7 +220,6 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   // W and b live in JavaScript for the whole run
   const W = perHead(Float32Array.from(inp.W1.dataSync()), H, f * f);
   const b = perHead(Float32Array.from(inp.b1.dataSync()), H, f);
-  const previous = perHead(new Float32Array(H * f * f), H, f * f);
 
   const out = inp.outInto ?? new Float32Array(T * stride);
   const statsRows = new Float32Array(n * 3);
@@ -240,9 +239,9 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   for (let m = 0; m < n; m++) {
     const t0 = m * K; // this mini-batch's first token
     let before = 0;
+    const sums = { norm: 0, dInit: 0, dPrev: 0, dot: 0 }; // the weight metrics' sums over heads, after this mini-batch
     for (let h = 0; h < H; h++) {
       const head = heads[h], Wh = W[h], bh = b[h];
-      if (inp.metrics) previous[h].set(Wh);
       packZInputs(XQ, XK, Wh, t0, stride, head.offset, K, f, rows, WX);
       const P = matMulInPlace(rows, WX, 2 * K, f, F, products.P); // [2K, f+K]
       addBias(P.data, bh, 2 * K, f, F, Z);
@@ -250,7 +249,8 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
       packUpdate(XK, lr, tokenEta, P.data, grads, bh, etaLast, t0, stride, head.offset, h, H, K, f, SE);
       P.done();
       const Q = matMulInPlace(SE, grads, F, K, f, products.Q); // [f+K, f]
-      for (let i = 0; i < f * f; i++) Wh[i] -= Q.data[i];
+      if (inp.metrics) updateAndMeasure(Wh, Q.data, W0[h], f * f, sums);
+      else for (let i = 0; i < f * f; i++) Wh[i] -= Q.data[i];
       dualFormOutputs(XQ, Z, Q.data, f * f, t0, stride, head, K, f, out);
       Q.done();
     }
@@ -269,16 +269,7 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
       statsRows[m * 3 + 2] = after / H;
     }
     if (inp.metrics) {
-      let norm = 0, dInit = 0, dPrev = 0, dot = 0;
-      for (let h = 0; h < H; h++) {
-        const w = W[h], w0 = W0[h], p = previous[h];
-        for (let i = 0; i < f * f; i++) {
-          norm += w[i] * w[i];
-          dInit += (w[i] - w0[i]) * (w[i] - w0[i]);
-          dPrev += (w[i] - p[i]) * (w[i] - p[i]);
-          dot += w[i] * w0[i];
-        }
-      }
+      const { norm, dInit, dPrev, dot } = sums;
       metricRows.set([Math.sqrt(norm), Math.sqrt(dInit), Math.sqrt(dPrev), dot / (Math.sqrt(norm) * norm0)], m * 4);
     }
     if (inp.snapshotAt?.(m)) {
@@ -301,6 +292,26 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
     metrics: inp.metrics ? tf.tensor2d(metricRows, [n, 4]) : undefined,
     snapshots,
   };
+}
+
+/**
+ * W −= ΔW for one head, adding to `sums` what the weight metrics need from that head, in the same pass: ‖W‖²,
+ * ‖W − W_0‖², ‖W − W_prev‖² (W_prev the weights before this update, read as they are overwritten) and W·W_0.
+ */
+function updateAndMeasure(
+  W: Float32Array, dW: Float32Array, W0: Float32Array, size: number, sums: { norm: number; dInit: number; dPrev: number; dot: number },
+): void {
+  let { norm, dInit, dPrev, dot } = sums;
+  for (let i = 0; i < size; i++) {
+    const before = W[i];
+    W[i] = before - dW[i]; // float32, as the general path rounds it
+    const w = W[i], w0 = W0[i];
+    norm += w * w;
+    dInit += (w - w0) * (w - w0);
+    dPrev += (w - before) * (w - before);
+    dot += w * w0;
+  }
+  Object.assign(sums, { norm, dInit, dPrev, dot });
 }
 
 /** rows = [XK_m; XQ_m] of one head ([2K, f]) and WX = [W | XK_mᵀ] ([f, f+K]), for P = rows·WX. */
