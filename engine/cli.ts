@@ -2,19 +2,22 @@
  * The engine's command-line front door: `ttt-workbench <command> [options]`. Every failure is one line on stderr
  * naming the file and the problem, with a non-zero exit code.
  */
-import { useWebGPUProbe } from './core/backend.js';
 import { WorkbenchError } from './core/errors.js';
-import { probeWebGPUQuietly } from './runtime/webgpu-quiet-probe.js';
 import type { Command, CommandIO } from './cli/args.js';
-import { analyzeCommand } from './cli/analyze.js';
-import { exportCommand } from './cli/export.js';
-import { infoCommand } from './cli/info.js';
-import { initCommand } from './cli/init.js';
-import { logitsCommand } from './cli/logits.js';
-import { serveCommand } from './cli/serve.js';
-import { trainCommand } from './cli/train.js';
 
-const commands: readonly Command[] = [analyzeCommand, exportCommand, serveCommand, initCommand, trainCommand, logitsCommand, infoCommand];
+/**
+ * The commands, each loaded only when it runs: a command's module brings TensorFlow.js with it, which `--help`
+ * and a mistyped command should not wait for.
+ */
+const commands: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: 'analyze', summary: 'stream a book through models into a run folder', load: async () => (await import('./cli/analyze.js')).analyzeCommand },
+  { name: 'export', summary: 'write a run folder\'s series as CSV', load: async () => (await import('./cli/export.js')).exportCommand },
+  { name: 'serve', summary: 'run the engine as a JSON-RPC server (stdio or WebSocket)', load: async () => (await import('./cli/serve.js')).serveCommand },
+  { name: 'init', summary: 'write a randomly initialised model folder', load: async () => (await import('./cli/init.js')).initCommand },
+  { name: 'train', summary: 'train a model folder on books (checkpoints, resume)', load: async () => (await import('./cli/train.js')).trainCommand },
+  { name: 'logits', summary: 'logits of input_ids (parity checks)', load: async () => (await import('./cli/logits.js')).logitsCommand },
+  { name: 'info', summary: 'describe a model folder and the compute backend', load: async () => (await import('./cli/info.js')).infoCommand },
+];
 
 const usage = `Usage: ttt-workbench <command> [options]
 
@@ -26,8 +29,11 @@ ${commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n')}
 
 Run 'ttt-workbench <command> --help' for a command's options.`;
 
-// Automatic backend choice asks for a GPU in a child process, so Dawn's start-up warnings stay off our output.
-useWebGPUProbe(probeWebGPUQuietly);
+/** Automatic backend choice asks for a GPU in a child process, so Dawn's start-up warnings stay off our output. */
+async function useQuietWebGPUProbe(): Promise<void> {
+  const [{ useWebGPUProbe }, { probeWebGPUQuietly }] = await Promise.all([import('./core/backend.js'), import('./runtime/webgpu-quiet-probe.js')]);
+  useWebGPUProbe(probeWebGPUQuietly);
+}
 
 const processIO: CommandIO = {
   stdout: (text) => process.stdout.write(`${text}\n`),
@@ -40,12 +46,13 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     io.stdout(usage);
     return name === undefined ? 1 : 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.stderr(`ttt-workbench: unknown command "${name}" (commands: ${commands.map((c) => c.name).join(', ')})`);
     return 2;
   }
   try {
+    const [command] = await Promise.all([entry.load(), useQuietWebGPUProbe()]);
     return await command.run(rest, io);
   } catch (error) {
     const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message ?? String(error)}`;

@@ -100,7 +100,7 @@ function modelDir(arch: Architecture, size: string): string {
 
 interface Measurement {
   model: string; tokens: number; seconds: number; tokensPerSecond: number; overallTokensPerSecond: number; peakRssMiB: number;
-  backend: { name: string; adapter?: { vendor: string; architecture: string; description: string } };
+  backend: { name: string; detail?: string; adapter?: { vendor: string; architecture: string; description: string } };
   stages: { start: number; end: number }[]; chunkTokens: number; innerLoop: boolean;
 }
 
@@ -183,7 +183,7 @@ try {
       const chunkTokens = chunk ?? (ttt ? 2048 : undefined);
       const plain = measure(dir, tokens, false, chunkTokens);
       if (!plain) continue;
-      process.stdout.write(`${plain.model} (${plain.backend.name}${adapterOf(plain)})\n${line(plain, ttt ? 'no inner-loop statistics: the reference\'s work' : 'per-token loss')}\n`);
+      process.stdout.write(`${plain.model} (${plain.backend.name}${adapterOf(plain)}${plain.backend.name === 'wasm' && plain.backend.detail ? `; ${plain.backend.detail}` : ''})\n${line(plain, ttt ? 'no inner-loop statistics: the reference\'s work' : 'per-token loss')}\n`);
       const traced = ttt && !values['no-inner-loop'] ? measure(dir, tokens, true, chunkTokens) : null;
       if (traced) process.stdout.write(`${line(traced, 'with inner-loop statistics and weight metrics')}\n`);
       if (!ttt) continue;

@@ -49,7 +49,6 @@ const formatEta = (s: number | null) => (s === null || !Number.isFinite(s) ? '?'
 
 export const analyzeCommand: Command = {
   name: 'analyze',
-  summary: 'stream a book through models into a run folder',
   help,
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs('analyze', argv, {

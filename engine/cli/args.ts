@@ -4,7 +4,6 @@ import { workbenchError } from '../core/errors.js';
 
 export interface Command {
   readonly name: string;
-  readonly summary: string;
   readonly help: string;
   run(argv: string[], io: CommandIO): Promise<number>;
 }

@@ -27,7 +27,6 @@ async function tableToCsv(path: string): Promise<string> {
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'write a run folder\'s series as CSV',
   help,
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs('export', argv, { csv: { type: 'string' } }, true);

@@ -35,7 +35,6 @@ const formatAdapter = (a: AdapterInfo) =>
 
 export const infoCommand: Command = {
   name: 'info',
-  summary: 'describe a model folder and the compute backend',
   help,
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs('info', argv, {

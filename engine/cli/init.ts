@@ -23,7 +23,6 @@ Options:
 
 export const initCommand: Command = {
   name: 'init',
-  summary: 'write a randomly initialised model folder',
   help,
   async run(argv, io) {
     const { values } = parseCommandArgs('init', argv, {

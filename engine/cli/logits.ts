@@ -56,7 +56,6 @@ export async function computeLogits(model: CausalLM, ids: Int32Array, decodeFrom
 
 export const logitsCommand: Command = {
   name: 'logits',
-  summary: 'logits of input_ids (parity checks)',
   help,
   async run(argv, io) {
     const { values } = parseCommandArgs('logits', argv, {

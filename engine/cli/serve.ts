@@ -27,7 +27,6 @@ Options:
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the engine as a JSON-RPC server (stdio or WebSocket)',
   help,
   async run(argv, io) {
     const { values } = parseCommandArgs('serve', argv, {

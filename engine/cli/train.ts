@@ -53,7 +53,6 @@ const duration = (s: number | null) => (s === null || !Number.isFinite(s) ? '?' 
 
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'train a model folder on books (checkpoints, resume)',
   help,
   async run(argv, io) {
     const { values } = parseCommandArgs('train', argv, {

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from './errors.js';
+import { installNativeMatMul, loadNativeMatMul, nativeMatMulReason } from './native-matmul.js';
 import { type AdapterInfo, installWebGPU, probeWebGPU, type WebGPUProbe } from './webgpu-adapter.js';
 
 export const backendOrder = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -107,7 +108,8 @@ async function threadsOf(name: BackendName): Promise<number> {
  * Starts `requested`, or the first backend in `backendOrder` that starts when none is requested.
  * `webgpu` is only chosen automatically when a hardware adapter exists; asked for by name, a software one will do.
  */
-export async function selectBackend(requested?: string): Promise<BackendInfo> {
+export async function selectBackend(requested?: string, options: { nativeMatMul?: boolean } = {}): Promise<BackendInfo> {
+  const nativeMatMul = options.nativeMatMul ?? true;
   // PROD silences tfjs's console advice ("install tfjs-node"); our own `info` says which backend runs and why.
   tf.env().set('PROD', true);
   const tried: string[] = [];
@@ -119,18 +121,22 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
       for (const name of backendOrder) if (name !== requested && (await register(name, true)) === null) available.push(name);
       throw workbenchError('E_BACKEND', requested, reason, available);
     }
-    return describe(requested);
+    return describe(requested, undefined, nativeMatMul);
   }
   for (const name of backendOrder) {
     const reason = await activate(name, false);
-    if (reason === null) return describe(name);
+    if (reason === null) return describe(name, undefined, nativeMatMul);
     tried.push(`${name}: ${reason}`);
   }
   throw workbenchError('E_BACKEND', 'any', tried.join('; '), []);
 }
 
-/** `known`: the adapter answer already in hand (`describeBackend`), so Dawn need not start in this process. */
-async function describe(name: BackendName, known?: WebGPUProbe): Promise<BackendInfo> {
+/**
+ * `known`: the adapter answer already in hand (`describeBackend`), so Dawn need not start in this process.
+ * `nativeMatMul`: on wasm, route matrix products through a native BLAS where one loads (core/native-matmul.ts);
+ * activated here when wasm is the active backend of this thread, only looked for otherwise.
+ */
+async function describe(name: BackendName, known?: WebGPUProbe, nativeMatMul = true): Promise<BackendInfo> {
   // wasm tells its threads only once initialised in this thread; a worker's wasm under Node has one
   const threads = await threadsOf(name).catch(() => 1);
   if (name === 'webgpu') {
@@ -140,7 +146,12 @@ async function describe(name: BackendName, known?: WebGPUProbe): Promise<Backend
       return Object.freeze({ name, threads, tfjsVersion: tf.version_core, detail, adapter: probe.adapter });
     }
   }
-  const detail = name === 'tensorflow' ? 'TensorFlow C library (tfjs-node)' : name === 'wasm' ? 'WebAssembly (XNNPACK)' : name === 'cpu' ? 'plain JavaScript' : 'WebGPU';
+  let wasm = 'WebAssembly (XNNPACK)';
+  if (name === 'wasm' && nativeMatMul) {
+    const matMul = tf.engine().backendName === 'wasm' ? await installNativeMatMul() : await loadNativeMatMul().then(nativeMatMulReason);
+    wasm = `WebAssembly, matrix products by ${matMul}`;
+  }
+  const detail = name === 'tensorflow' ? 'TensorFlow C library (tfjs-node)' : name === 'wasm' ? wasm : name === 'cpu' ? 'plain JavaScript' : 'WebGPU';
   return Object.freeze({ name, threads, tfjsVersion: tf.version_core, detail });
 }
 

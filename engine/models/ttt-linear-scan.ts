@@ -18,6 +18,7 @@
  * Glossary: T tokens (a multiple of K), n = T/K mini-batches, H heads of f features, K tokens per mini-batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeSgemm } from '../core/native-matmul.js';
 
 export interface AlignedRun {
   /** [T, H, f] token-major: XQ + LN(Z̄) for every token of the run. */
@@ -116,12 +117,18 @@ function rowTimes(x: Float32Array, xOffset: number, W: Float32Array, b: Float32A
 }
 
 /**
- * a·b for plain [m, k] and [k, n] arrays through TF.js (XNNPACK). The caller reads the product from `data` and then
- * calls `done`, before any other TF.js call: on wasm `data` is a view of the backend's heap (no copy, no garbage),
- * which the next allocation may move. Tensors are freed by hand: `tf.tidy` would walk a returned typed array
- * element by element looking for tensors.
+ * a·b for plain [m, k] and [k, n] arrays: through the native BLAS where one is loaded (core/native-matmul.ts), into
+ * `into`; otherwise through TF.js (XNNPACK on wasm). The caller reads the product from `data` and then calls `done`,
+ * before any other TF.js call: on wasm `data` is then a view of the backend's heap (no copy, no garbage), which the
+ * next allocation may move. Tensors are freed by hand: `tf.tidy` would walk a returned typed array element by
+ * element looking for tensors.
  */
-function matMulInPlace(a: Float32Array, b: Float32Array, m: number, k: number, n: number): { data: Float32Array; done: () => void } {
+function matMulInPlace(a: Float32Array, b: Float32Array, m: number, k: number, n: number, into: Float32Array): { data: Float32Array; done: () => void } {
+  const sgemm = nativeSgemm();
+  if (sgemm) {
+    sgemm(false, false, m, n, k, a, k, b, n, into, n);
+    return { data: into, done: () => {} };
+  }
   const ta = tf.tensor2d(a, [m, k]), tb = tf.tensor2d(b, [k, n]);
   const product = tf.matMul(ta, tb);
   return { data: readNow(product), done: () => tf.dispose([ta, tb, product]) };
@@ -213,7 +220,6 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   // W and b live in JavaScript for the whole run
   const W = perHead(Float32Array.from(inp.W1.dataSync()), H, f * f);
   const b = perHead(Float32Array.from(inp.b1.dataSync()), H, f);
-  const previous = perHead(new Float32Array(H * f * f), H, f * f);
 
   const out = inp.outInto ?? new Float32Array(T * stride);
   const statsRows = new Float32Array(n * 3);
@@ -225,6 +231,7 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   const grads = new Float32Array(K * f); // ∇ of one head's mini-batch                             [K, f]
   const Z = new Float32Array(2 * K * f); // XK·W + b, then XQ·W + b                               [2K, f]
   const z = new Float32Array(f);
+  const products = { P: new Float32Array(2 * K * F), Q: new Float32Array(F * f) }; // for a native matMul to write into
   let norm0 = 0;
   for (const w of W0) for (let i = 0; i < f * f; i++) norm0 += w[i] * w[i];
   norm0 = Math.sqrt(norm0);
@@ -232,17 +239,18 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
   for (let m = 0; m < n; m++) {
     const t0 = m * K; // this mini-batch's first token
     let before = 0;
+    const sums = { norm: 0, dInit: 0, dPrev: 0, dot: 0 }; // the weight metrics' sums over heads, after this mini-batch
     for (let h = 0; h < H; h++) {
       const head = heads[h], Wh = W[h], bh = b[h];
-      if (inp.metrics) previous[h].set(Wh);
       packZInputs(XQ, XK, Wh, t0, stride, head.offset, K, f, rows, WX);
-      const P = matMulInPlace(rows, WX, 2 * K, f, F); // [2K, f+K]
+      const P = matMulInPlace(rows, WX, 2 * K, f, F, products.P); // [2K, f+K]
       addBias(P.data, bh, 2 * K, f, F, Z);
       before += lnFusedL2Bwd(Z, XK, XV, t0, stride, head, K, f, grads);
       packUpdate(XK, lr, tokenEta, P.data, grads, bh, etaLast, t0, stride, head.offset, h, H, K, f, SE);
       P.done();
-      const Q = matMulInPlace(SE, grads, F, K, f); // [f+K, f]
-      for (let i = 0; i < f * f; i++) Wh[i] -= Q.data[i];
+      const Q = matMulInPlace(SE, grads, F, K, f, products.Q); // [f+K, f]
+      if (inp.metrics) updateAndMeasure(Wh, Q.data, W0[h], f * f, sums);
+      else for (let i = 0; i < f * f; i++) Wh[i] -= Q.data[i];
       dualFormOutputs(XQ, Z, Q.data, f * f, t0, stride, head, K, f, out);
       Q.done();
     }
@@ -261,16 +269,7 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
       statsRows[m * 3 + 2] = after / H;
     }
     if (inp.metrics) {
-      let norm = 0, dInit = 0, dPrev = 0, dot = 0;
-      for (let h = 0; h < H; h++) {
-        const w = W[h], w0 = W0[h], p = previous[h];
-        for (let i = 0; i < f * f; i++) {
-          norm += w[i] * w[i];
-          dInit += (w[i] - w0[i]) * (w[i] - w0[i]);
-          dPrev += (w[i] - p[i]) * (w[i] - p[i]);
-          dot += w[i] * w0[i];
-        }
-      }
+      const { norm, dInit, dPrev, dot } = sums;
       metricRows.set([Math.sqrt(norm), Math.sqrt(dInit), Math.sqrt(dPrev), dot / (Math.sqrt(norm) * norm0)], m * 4);
     }
     if (inp.snapshotAt?.(m)) {
@@ -293,6 +292,26 @@ export function tttLinearAlignedRun(inp: AlignedRunInputs): AlignedRun {
     metrics: inp.metrics ? tf.tensor2d(metricRows, [n, 4]) : undefined,
     snapshots,
   };
+}
+
+/**
+ * W −= ΔW for one head, adding to `sums` what the weight metrics need from that head, in the same pass: ‖W‖²,
+ * ‖W − W_0‖², ‖W − W_prev‖² (W_prev the weights before this update, read as they are overwritten) and W·W_0.
+ */
+function updateAndMeasure(
+  W: Float32Array, dW: Float32Array, W0: Float32Array, size: number, sums: { norm: number; dInit: number; dPrev: number; dot: number },
+): void {
+  let { norm, dInit, dPrev, dot } = sums;
+  for (let i = 0; i < size; i++) {
+    const before = W[i];
+    W[i] = before - dW[i]; // float32, as the general path rounds it
+    const w = W[i], w0 = W0[i];
+    norm += w * w;
+    dInit += (w - w0) * (w - w0);
+    dPrev += (w - before) * (w - before);
+    dot += w * w0;
+  }
+  Object.assign(sums, { norm, dInit, dPrev, dot });
 }
 
 /** rows = [XK_m; XQ_m] of one head ([2K, f]) and WX = [W | XK_mᵀ] ([f, f+K]), for P = rows·WX. */

@@ -38,7 +38,8 @@ export interface PipelineModel {
 
 type Waiter = { resolve: (message: FromStage) => void; reject: (error: Error) => void };
 
-const workerEntry = new URL('./stage-worker-entry.mjs', import.meta.url);
+/** Compiled (dist/engine, scripts/build-engine.mjs), a worker starts from stage-worker.js; from sources, through tsx. */
+const workerEntry = import.meta.url.endsWith('.js') ? new URL('./stage-worker.js', import.meta.url) : new URL('./stage-worker-entry.mjs', import.meta.url);
 
 export class StagePipeline {
   private failure: Error | null = null;

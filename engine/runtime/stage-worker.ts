@@ -103,7 +103,8 @@ async function runChunk(chunk: ChunkMessage): Promise<void> {
 async function handle(message: ToStage): Promise<void> {
   switch (message.type) {
     case 'init': {
-      const backend = await selectBackend(message.backend);
+      // matrix products through a native BLAS where one loads (TTT_NATIVE_MATMUL=0 keeps XNNPACK, for comparisons)
+      const backend = await selectBackend(message.backend, { nativeMatMul: process.env.TTT_NATIVE_MATMUL !== '0' });
       // slices of contiguous rows copied heap to heap (bit-identical): the general TTT path slices its chunk per
       // mini-batch, and wasm's own Slice copies the whole input each time
       installWasmTrainingKernels();

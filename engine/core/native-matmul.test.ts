@@ -1,0 +1,102 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from './backend.js';
+import { nativeMatMulReason, nativeSgemm, useNativeMatMul } from './native-matmul.js';
+import { tttLinearAlignedRun } from '../models/ttt-linear-scan.js';
+
+/** Deterministic values in [-1, 1). */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    out[i] = s / 1073741824 - 1;
+  }
+  return out;
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+};
+
+/** op(a)·op(b) in float64 for [batch, rows, cols] arrays, a batch of one standing for every batch. */
+function reference(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], transposeA = false, transposeB = false): Float32Array {
+  const [ra, rb] = [aShape.length, bShape.length];
+  const m = transposeA ? aShape[ra - 1] : aShape[ra - 2], k = transposeA ? aShape[ra - 2] : aShape[ra - 1];
+  const n = transposeB ? bShape[rb - 2] : bShape[rb - 1];
+  const batchA = a.length / (m * k), batchB = b.length / (k * n), batch = Math.max(batchA, batchB);
+  const out = new Float32Array(batch * m * n);
+  for (let p = 0; p < batch; p++) {
+    const a0 = (batchA === 1 ? 0 : p) * m * k, b0 = (batchB === 1 ? 0 : p) * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let l = 0; l < k; l++) sum += a[a0 + (transposeA ? l * m + i : i * k + l)] * b[b0 + (transposeB ? j * k + l : l * n + j)];
+        out[p * m * n + i * n + j] = sum;
+      }
+    }
+  }
+  return out;
+}
+
+describe('native matrix products (cblas_sgemm through koffi) on wasm', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+  afterAll(() => useNativeMatMul(true));
+
+  it('says in one line which library computes products, or why none does', () => {
+    const line = nativeMatMulReason();
+    expect(line).not.toContain('\n');
+    expect(line).toMatch(nativeSgemm() ? /^cblas_sgemm of / : /^XNNPACK \(no native BLAS: /);
+  });
+
+  const cases: { name: string; a: number[]; b: number[]; transposeA?: boolean; transposeB?: boolean }[] = [
+    { name: '2-D', a: [33, 17], b: [17, 9] },
+    { name: 'transposed A', a: [17, 33], b: [17, 9], transposeA: true },
+    { name: 'transposed B', a: [33, 17], b: [9, 17], transposeB: true },
+    { name: 'both transposed', a: [17, 33], b: [9, 17], transposeA: true, transposeB: true },
+    { name: 'batched', a: [3, 5, 7], b: [3, 7, 4] },
+    { name: 'a batch of one against three', a: [1, 5, 7], b: [3, 7, 4] },
+    { name: '2-D against a batch', a: [5, 7], b: [2, 3, 7, 4] },
+    { name: 'a batch against 2-D, transposed B', a: [2, 3, 5, 7], b: [4, 7], transposeB: true },
+  ];
+  for (const c of cases) {
+    it(`computes tf.matMul: ${c.name}`, async (ctx) => {
+      if (!nativeSgemm()) ctx.skip(); // no BLAS here: the plain path is all there is
+      const [aData, bData] = [values(tf.util.sizeFromShape(c.a), 1), values(tf.util.sizeFromShape(c.b), 2)];
+      const product = tf.tidy(() => tf.matMul(tf.tensor(aData, c.a), tf.tensor(bData, c.b), c.transposeA, c.transposeB));
+      const expected = reference(aData, c.a, bData, c.b, c.transposeA, c.transposeB);
+      expect(maxDiff(await product.data(), expected)).toBeLessThanOrEqual(1e-5);
+      product.dispose();
+    });
+  }
+
+  it('gives the TTT-Linear scan the same outputs, weights and statistics as the TF.js product', (ctx) => {
+    if (!nativeSgemm()) ctx.skip();
+    const [T, H, K, f] = [48, 2, 16, 8], C = H * f;
+    const t3 = (n: number, seed: number, shape: [number, number, number]) => tf.tensor3d(values(n, seed).map((v) => v * 0.3), shape);
+    const tokenEta = Float32Array.from({ length: K }, (_, i) => 1 / (i + 1));
+    const W1 = t3(H * f * f, 7, [H, f, f]), b1 = t3(H * f, 8, [H, 1, f]), ln = t3(H * f, 9, [H, 1, f]);
+    const run = () => tttLinearAlignedRun({
+      XQ: values(T * C, 3), XK: values(T * C, 4), XV: values(T * C, 5), lr: values(T * H, 6).map((v) => 0.05 * (v + 1)), T, H, K, tokenEta,
+      W1, b1, W1init: W1, b1init: b1, lnWeight: ln, lnBias: b1, stats: true, metrics: true,
+    });
+    const native = run();
+    useNativeMatMul(false);
+    let plain: ReturnType<typeof run>;
+    try {
+      plain = run();
+    } finally {
+      useNativeMatMul(true);
+    }
+    expect(maxDiff(native.out, plain.out)).toBeLessThanOrEqual(1e-5);
+    for (const key of ['W1', 'b1', 'stats', 'metrics'] as const) {
+      expect(maxDiff(native[key]!.dataSync(), plain[key]!.dataSync()), key).toBeLessThanOrEqual(1e-5);
+    }
+    tf.dispose([W1, b1, ln, native.W1, native.b1, native.stats!, native.metrics!, plain.W1, plain.b1, plain.stats!, plain.metrics!]);
+  });
+});
