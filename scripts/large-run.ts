@@ -9,7 +9,7 @@
  *        - zoom: from releasing a zoom drag on that chart to its redraw with refined points from the engine,
  *        - each analysis tab (inner loop, hidden state, tokens) until its first chart or text is drawn.
  *
- * Options: --data DIR (default out/large-run/data), --book FILE (default ../shared/corpus/kjv.txt), --fresh,
+ * Options: --data DIR (default out/large-run/data), --book FILE (default assets/corpus/kjv.txt), --fresh,
  * --max-tokens N (a shorter run, for trying the script out).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -27,7 +27,7 @@ const { values } = parseArgs({
   options: { data: { type: 'string' }, book: { type: 'string' }, fresh: { type: 'boolean' }, 'max-tokens': { type: 'string' } },
 });
 const dataDir = values.data ?? join(root, 'out', 'large-run', 'data');
-const book = values.book ?? join(root, '..', 'shared', 'corpus', 'kjv.txt');
+const book = values.book ?? join(root, 'assets', 'corpus', 'kjv.txt');
 const runId = 'kjv-ttt-linear-tiny';
 const runDir = join(dataDir, 'runs', runId);
 const modelDir = join(dataDir, 'models', 'ttt-linear-tiny');

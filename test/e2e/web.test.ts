@@ -15,7 +15,7 @@ const root = join(import.meta.dirname, '..', '..');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const shotsDir = join(root, 'out', 'e2e');
 const docsShots = process.env.UPDATE_SCREENSHOTS === '1' ? join(root, 'docs', 'screenshots') : null;
-const kjv = join(root, '..', 'shared', 'corpus', 'kjv.txt');
+const kjv = join(root, 'assets', 'corpus', 'kjv.txt');
 
 const work = tempDir('ttt-e2e-');
 const dataDir = join(work.dir, 'data');
