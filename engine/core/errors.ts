@@ -40,6 +40,7 @@ export const errorMessages = {
     `${path}: not valid ${encoding}: the first bad byte sequence is at byte offset ${offset}`,
   E_STAGE: (stage: string, reason: string) => `${stage}: ${reason}`,
   E_USAGE: (reason: string) => reason,
+  E_UPLOAD: (name: string, reason: string) => `${name}: ${reason}`,
 } as const;
 
 export type ErrorCode = keyof typeof errorMessages;
