@@ -17,7 +17,9 @@ export interface UploadLimits {
 
 export const defaultUploadLimits: UploadLimits = { bookBytes: 64 * 1024 * 1024, modelFileBytes: 4 * 1024 * 1024 * 1024 };
 
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
+const formatSize = (bytes: number) => bytes < 1024 ? `${bytes} bytes`
+  : bytes < 1024 * 1024 ? `${Math.round(bytes / 1024)} KiB`
+  : `${(bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
 
 /** A plain file or folder name: no separators, no `..`, nothing hidden, no control characters. */
 function checkName(name: string, what: string): void {
@@ -28,19 +30,19 @@ function checkName(name: string, what: string): void {
 }
 
 export async function receiveUpload(dataDir: string, limits: UploadLimits, params: MethodParams<'uploadFile'>): Promise<MethodResult<'uploadFile'>> {
-  const { kind, name, folder, size, offset, data } = params;
+  const { kind, name, folder, offset, data } = params;
   checkName(name, 'file');
   if (kind === 'model') {
     if (!folder) throw workbenchError('E_UPLOAD', name, 'a model file needs the name of its model folder');
     checkName(folder, 'folder');
   }
   const limit = kind === 'book' ? limits.bookBytes : limits.modelFileBytes;
-  if (size > limit) {
-    throw workbenchError('E_UPLOAD', name, `${mib(size)} is over web mode's upload limit of ${mib(limit)} for a ${kind === 'book' ? 'book' : 'model file'}; open it by its path on the engine's machine instead`);
+  if (params.size > limit) {
+    throw workbenchError('E_UPLOAD', name, `${formatSize(params.size)} is over web mode's upload limit of ${formatSize(limit)} for a ${kind === 'book' ? 'book' : 'model file'}; open it by its path on the engine's machine instead`);
   }
   const bytes = Buffer.from(data, 'base64');
   if (bytes.length > uploadPieceBytes) throw workbenchError('E_UPLOAD', name, `a piece of ${bytes.length} bytes is larger than ${uploadPieceBytes}`);
-  if (offset + bytes.length > size) throw workbenchError('E_UPLOAD', name, `bytes ${offset}..${offset + bytes.length} run past the file's size of ${size}`);
+  if (offset + bytes.length > params.size) throw workbenchError('E_UPLOAD', name, `bytes ${offset}..${offset + bytes.length} run past the file's size of ${params.size}`);
   const dir = kind === 'book' ? join(dataDir, 'books') : join(dataDir, 'models', folder!);
   const path = join(dir, name);
   const partial = `${path}.part`;
@@ -53,7 +55,7 @@ export async function receiveUpload(dataDir: string, limits: UploadLimits, param
     await appendFile(partial, bytes);
   }
   const received = offset + bytes.length;
-  const done = received === size;
+  const done = received === params.size;
   if (done) await rename(partial, path);
   return { path, received, done };
 }
