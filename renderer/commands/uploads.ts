@@ -14,10 +14,24 @@ export interface PickedFolder {
   readonly files: readonly File[];
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
+const alphabet = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+
+/** Base64 of a few MiB in one pass over a typed array (`btoa` of a binary string is far slower for pieces this size). */
+export function base64(bytes: Uint8Array): string {
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out[o++] = alphabet[n >> 18]; out[o++] = alphabet[(n >> 12) & 63]; out[o++] = alphabet[(n >> 6) & 63]; out[o++] = alphabet[n & 63];
+  }
+  if (i < bytes.length) {
+    const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8);
+    out[o++] = alphabet[n >> 18]; out[o++] = alphabet[(n >> 12) & 63];
+    out[o++] = i + 1 < bytes.length ? alphabet[(n >> 6) & 63] : 61; // '='
+    out[o++] = 61;
+  }
+  return new TextDecoder().decode(out);
 }
 
 /** Sends one file in pieces; resolves to its path on the engine's machine (errors reject with the engine's line). */
