@@ -1,5 +1,6 @@
 /**
- * Web mode opens books the browser's way: through the file chooser of *Open book*, and by a drop on the window;
+ * Web mode opens books the browser's way: through the file chooser of *Open book*, and by a drop on the window
+ * (and adds a model from its folder's files);
  * the bytes go to the engine (`uploadFile`), which keeps them in the app's library folder. A file over the upload
  * limit (set small here with `--upload-limit`) gets the engine's one-line error.
  */
@@ -60,7 +61,7 @@ afterAll(async () => {
 const luke = sampleText.repeat(3).replace(/God/g, 'Luke');
 const acts = sampleText.repeat(5).replace(/God/g, 'Acts');
 
-describe.skipIf(browserChoice.skip)('web mode: books from the browser', () => {
+describe.skipIf(browserChoice.skip)('web mode: books and models from the browser', () => {
   it('opens a book picked in the file chooser, kept in the library folder', async () => {
     await page.getByRole('button', { name: 'Open book' }).click();
     const dialog = page.getByRole('dialog', { name: 'Open book' });
@@ -86,6 +87,21 @@ describe.skipIf(browserChoice.skip)('web mode: books from the browser', () => {
     await card.waitFor();
     await expect.poll(() => card.getByText('Open', { exact: true }).count()).toBe(1);
     expect(readFileSync(join(dataDir, 'books', 'acts.txt'), 'utf8')).toBe(acts);
+  });
+
+  it('adds a model from its folder\'s files picked in the browser', async () => {
+    const source = writeTinyModel(work.dir, 'mamba', 'mamba-picked');
+    await page.getByRole('navigation').getByRole('button', { name: 'Models' }).click();
+    await page.getByRole('button', { name: 'Add model' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add model' });
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), dialog.getByRole('button', { name: 'Choose files…' }).click()]);
+    await chooser.setFiles([join(source, 'config.json'), join(source, 'model.safetensors')]);
+    // loose files carry no folder name: the engine's folder is named after the time they came
+    const box = page.getByRole('checkbox', { name: /^Select model-\d{14}$/ });
+    await box.waitFor();
+    const name = (await box.getAttribute('aria-label'))!.replace('Select ', '');
+    expect(readFileSync(join(dataDir, 'models', name, 'model.safetensors'))).toEqual(readFileSync(join(source, 'model.safetensors')));
+    await page.getByRole('navigation').getByRole('button', { name: 'Library' }).click();
   });
 
   it('refuses a file over the upload limit with one line naming it', async () => {
