@@ -431,7 +431,31 @@ export const methods = {
     }).strict(),
     result: Comparison,
   },
+  /**
+   * Web mode's file upload: a browser cannot give the engine a path, so a book (or a model folder's files) is
+   * sent in pieces of base64 at increasing `offset`s and kept in the app's library folder (`<dataDir>/books`,
+   * `<dataDir>/models/<folder>`); the last piece answers `done` with the file's path, which `openBook` or
+   * `addModel` then takes. A file over the engine's upload limit fails at the first piece.
+   */
+  uploadFile: {
+    params: z.object({
+      kind: z.enum(['book', 'model']),
+      /** The file's own name, no folders. */
+      name: z.string().min(1).max(255),
+      /** For a model's files: the model folder's name. */
+      folder: z.string().min(1).max(255).optional(),
+      /** The whole file's size in bytes. */
+      size: z.number().int().nonnegative(),
+      offset: z.number().int().nonnegative(),
+      /** Base64 of bytes [offset, offset + n): at most `uploadPieceBytes` of them. */
+      data: z.string(),
+    }).strict(),
+    result: z.object({ path: z.string(), received: z.number().int(), done: z.boolean() }),
+  },
 } as const;
+
+/** The largest piece of an `uploadFile` (bytes before base64): frames stay a few MiB on every transport. */
+export const uploadPieceBytes = 4 * 1024 * 1024;
 
 export type MethodName = keyof typeof methods;
 export type MethodParams<M extends MethodName> = z.infer<(typeof methods)[M]['params']>;

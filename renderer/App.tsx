@@ -1,6 +1,8 @@
 /** The window: sidebar, banners, the current screen, the path dialog; files dropped anywhere are opened. */
 import { type DragEvent, memo, useCallback, useState } from 'react';
 import { dropFiles } from './commands/library.js';
+import { uploadDropped } from './commands/uploads.js';
+import { dropEntries, readDrop } from './lib/dropped-files.js';
 import { Banner } from './components/Banner.js';
 import { ConnectionNotice } from './components/ConnectionNotice.js';
 import { PathDialog } from './components/PathDialog.js';
@@ -31,7 +33,9 @@ export const App = memo(function App() {
   const onDrop = useCallback((event: DragEvent) => {
     event.preventDefault();
     setDragging(false);
-    void dropFiles([...event.dataTransfer.files]);
+    const files = [...event.dataTransfer.files];
+    const entries = dropEntries(event.dataTransfer); // only readable during the event
+    void dropFiles(files, () => readDrop(entries, files).then((d) => uploadDropped(d.folders, d.files)));
   }, []);
   return (
     <div className="app" data-testid="app" onDragOver={onDragOver} onDragLeave={() => setDragging(false)} onDrop={onDrop}>

@@ -5,7 +5,7 @@
  *
  * Each measurement runs in its own process (scripts/bench-run.ts), so peak RSS is that run's alone, its workers
  * included. Speed claims are ratios against the reference measured on the same machine in the same sitting
- * (../shared/bench/README.md).
+ * (bench/README.md).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,11 +44,11 @@ Options:
                      work as its prefill; analyze's 512 for the others)
   --no-inner-loop    only the figure without TTT inner-loop statistics (by default TTT models are measured both
                      without them, the work the reference does, and with them, as analyze runs by default)
-  --reference FILE   the reference's ttt.py (../shared/bench/README.md): when /usr/bin/python3 has torch, run
-                     ../shared/bench/reference_ttt.py for each TTT architecture (2,048 tokens, prefill, the same
+  --reference FILE   the reference's ttt.py (bench/fetch-reference.sh gets it; bench/README.md): when /usr/bin/python3 has torch, run
+                     bench/reference_ttt.py for each TTT architecture (2,048 tokens, prefill, the same
                      preset) and print its tokens/s and our ratio to it
   --reference-runs N reference runs per architecture, the best one counts (default 2)
-  --book FILE        the text (default ../shared/corpus/kjv.txt)
+  --book FILE        the text (default assets/corpus/kjv.txt)
   -h, --help         show this help`;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -71,7 +71,7 @@ const fail = (message: string): never => {
 };
 const preset = values.preset ?? 'bench';
 const demo = preset === 'demo';
-const book = values.book ?? (demo ? join(root, 'assets', 'books', 'kjv-new-testament.txt') : join(root, '..', 'shared', 'corpus', 'kjv.txt'));
+const book = values.book ?? (demo ? join(root, 'assets', 'books', 'kjv-new-testament.txt') : join(root, 'assets', 'corpus', 'kjv.txt'));
 if (!existsSync(book)) fail(`${book} not found (give --book FILE)`);
 const backend = values.backend ?? 'wasm';
 if (!presets[preset] && !demo) fail(`unknown preset "${preset}" (presets: ${Object.keys(presets).join(', ')}, demo)`);
@@ -132,9 +132,9 @@ function reference(arch: Architecture): { tokensPerSecond: number; detail: strin
   try {
     execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
   } catch {
-    return '/usr/bin/python3 has no torch (../shared/bench/README.md)';
+    return '/usr/bin/python3 has no torch (bench/README.md)';
   }
-  const script = join(root, '..', 'shared', 'bench', 'reference_ttt.py');
+  const script = join(root, 'bench', 'reference_ttt.py');
   let best: { tokens_per_s: number; torch: string; blas: string; threads: number } | null = null;
   for (let i = 0; i < referenceRuns; i++) {
     const out = execFileSync('/usr/bin/python3', [script, values.reference, arch === 'ttt-linear' ? 'linear' : 'mlp', '2048', book, preset], {

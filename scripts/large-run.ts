@@ -17,10 +17,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { analyzeBook } from '../engine/analysis/analyze.js';
 import { engineVersions } from '../engine/cli/analyze.js';
 import { selectBackend } from '../engine/core/backend.js';
+import { findBrowser, launchBrowser } from '../test/helpers/browser.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -89,10 +90,7 @@ async function timeUntil(page: Page, start: number, ready: () => Promise<boolean
 
 async function measureUi(): Promise<void> {
   const web = await startWeb();
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  const browser = await launchBrowser(findBrowser());
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(web.url);

@@ -1,7 +1,7 @@
 /**
  * Reproduces the shipped demo checkpoints (assets/models/{ttt-linear,ttt-mlp,transformer,mamba}): byte-level
  * models of about a million parameters each, trained with the project's own `train` on the Old Testament of
- * ../shared/corpus/kjv.txt, the same token budget each, and measured in bits/byte on the held-out New Testament,
+ * assets/corpus/kjv.txt, the same token budget each, and measured in bits/byte on the held-out New Testament,
  * which is also written as the sample book assets/books/kjv-new-testament.txt.
  *
  *   npm run train:demo                       all four side by side, each in its own process (--parallel N)
@@ -30,7 +30,7 @@ import { hasCheckpoint, runFiles } from '../engine/train/checkpoint.js';
 import { type TrainResult, type TrainSettings, trainModel } from '../engine/train/train.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const corpus = resolve(root, '../shared/corpus/kjv.txt');
+const corpus = resolve(root, 'assets/corpus/kjv.txt');
 const sampleBook = join(root, 'assets/books/kjv-new-testament.txt');
 
 /** The New Testament starts at the book heading "MATTHEW" (after Malachi, the last book of the Old). */

@@ -26,6 +26,7 @@ Options:
   --model DIR     a model folder to list as shipped (repeatable; default: assets/models/*)
   --book FILE     a book to list as the sample (repeatable; default: assets/books/*)
   --backend B     tensorflow | webgpu | wasm | cpu (default: the best available)
+  --upload-limit MIB  the largest book the browser may upload, in MiB (default 64)
   --rebuild       build the renderer even if its build looks current
   -h, --help      show this help`;
 
@@ -47,7 +48,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       port: { type: 'string' }, data: { type: 'string' }, model: { type: 'string', multiple: true }, book: { type: 'string', multiple: true },
-      backend: { type: 'string' }, rebuild: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string' }, 'upload-limit': { type: 'string' }, rebuild: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -56,6 +57,8 @@ async function main(): Promise<number> {
   }
   const port = values.port === undefined ? 0 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got "${values.port}"`);
+  const uploadLimit = values['upload-limit'] === undefined ? undefined : Number(values['upload-limit']);
+  if (uploadLimit !== undefined && !(uploadLimit > 0)) throw new Error(`--upload-limit must be a positive number of MiB, got "${values['upload-limit']}"`);
   if (values.rebuild || !rendererIsCurrent()) {
     const { build } = await import('vite');
     // Always a production bundle: started from the test runner, NODE_ENV is "test", and Vite would bundle
@@ -76,6 +79,7 @@ async function main(): Promise<number> {
     builtinBooks: values.book ?? assets.books,
     backend: await selectBackend(values.backend),
     versions: engineVersions(),
+    ...(uploadLimit ? { uploadLimits: { bookBytes: Math.round(uploadLimit * 1024 * 1024) } } : {}),
   });
   const engine = await serveWebSocket(service, { port, staticDir: rendererDir });
   process.stdout.write(`Workbench ready: ${engine.url}\n`);

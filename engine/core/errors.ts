@@ -42,6 +42,7 @@ export const errorMessages = {
   E_DIVERGED: (model: string, position: number) =>
     `${model}: the loss is not a number from token ${position} on (NaN or infinite: its weights or activations overflowed); the model stopped there`,
   E_USAGE: (reason: string) => reason,
+  E_UPLOAD: (name: string, reason: string) => `${name}: ${reason}`,
 } as const;
 
 export type ErrorCode = keyof typeof errorMessages;

@@ -23,6 +23,7 @@ import { JobQueue } from '../runtime/job-queue.js';
 import { defaultStageCount } from '../runtime/stage-plan.js';
 import { trainModel } from '../train/train.js';
 import type { HandlerContext, Handlers } from './rpc-server.js';
+import { defaultUploadLimits, receiveUpload, type UploadLimits } from './uploads.js';
 
 export interface EngineServiceOptions {
   readonly dataDir: string;
@@ -32,6 +33,8 @@ export interface EngineServiceOptions {
   readonly builtinBooks?: readonly string[];
   readonly backend: BackendInfo;
   readonly versions?: Record<string, string>;
+  /** Web mode's upload limits (`uploadFile`); default 64 MiB per book, 4 GiB per model file. */
+  readonly uploadLimits?: Partial<UploadLimits>;
 }
 
 interface Library {
@@ -141,6 +144,8 @@ export class EngineService {
       await this.remember('books', absolute);
       return { book };
     },
+
+    uploadFile: async (params) => receiveUpload(this.options.dataDir, { ...defaultUploadLimits, ...this.options.uploadLimits }, params),
 
     listBooks: async () => {
       const builtin = new Set(this.options.builtinBooks ?? []);

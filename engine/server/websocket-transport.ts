@@ -38,6 +38,8 @@ export async function serveWebSocket(service: EngineService, options: { port?: n
   const wss = new WebSocketServer({
     server: http,
     path: '/rpc',
+    // requests are small but for uploadFile's pieces (uploadPieceBytes, 4 MiB as ~5.6 MiB of base64)
+    maxPayload: 16 * 1024 * 1024,
     verifyClient: ({ req }: { req: IncomingMessage }) => new URL(req.url ?? '', 'http://127.0.0.1').searchParams.get('token') === token,
   });
   wss.on('connection', (socket) => {

@@ -1,4 +1,4 @@
-/** Opening books and adding models: native dialogs on the desktop, path dialogs in the browser. */
+/** Opening books and adding models: native dialogs on the desktop; in the browser, uploads (uploads.ts) or a path. */
 import type { WorkbenchApi } from '../../electron/api.js';
 import { addBook, addModel, setBooks, setModels } from '../stores/documents.js';
 import { closeDialog, openDialog, showBanner, showScreen } from '../stores/view.js';
@@ -44,10 +44,13 @@ export async function chooseModel(): Promise<void> {
   if (dir) await addModelAt(dir);
 }
 
-/** Files and folders dropped on the window: books open, model folders are added. */
-export async function dropFiles(files: readonly File[]): Promise<void> {
+/**
+ * Files and folders dropped on the window: books open, model folders are added. On the desktop main classifies
+ * their paths; in the browser their bytes are uploaded (`drop` reads the entries taken during the event).
+ */
+export async function dropFiles(files: readonly File[], drop?: () => Promise<void>): Promise<void> {
   const api = desktop();
-  if (!api) return showBanner('In the browser, drop is not available: use "Open book" and give the file\'s path.', 'info');
+  if (!api) return drop?.();
   const { books, models, rejected } = await api.classifyPaths(files.map((f) => api.pathForFile(f)).filter(Boolean));
   for (const path of books) await openBookAt(path);
   for (const dir of models) await addModelAt(dir);
