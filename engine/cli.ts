@@ -7,6 +7,7 @@ import { WorkbenchError } from './core/errors.js';
 import { probeWebGPUQuietly } from './runtime/webgpu-quiet-probe.js';
 import type { Command, CommandIO } from './cli/args.js';
 import { analyzeCommand } from './cli/analyze.js';
+import { evalCommand, workerCommand } from './cli/eval.js';
 import { exportCommand } from './cli/export.js';
 import { infoCommand } from './cli/info.js';
 import { initCommand } from './cli/init.js';
@@ -14,7 +15,9 @@ import { logitsCommand } from './cli/logits.js';
 import { serveCommand } from './cli/serve.js';
 import { trainCommand } from './cli/train.js';
 
-const commands: readonly Command[] = [analyzeCommand, exportCommand, serveCommand, initCommand, trainCommand, logitsCommand, infoCommand];
+const commands: readonly Command[] = [
+  analyzeCommand, evalCommand, workerCommand, exportCommand, serveCommand, initCommand, trainCommand, logitsCommand, infoCommand,
+];
 
 const usage = `Usage: ttt-workbench <command> [options]
 
