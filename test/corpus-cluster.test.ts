@@ -132,9 +132,9 @@ describe.skipIf(!hasRedis)('ttt-workbench eval --redis', () => {
     expect(linesB.some((l) => l.startsWith(`started job ${killedJob}: `)), linesB.join('\n')).toBe(true);
 
     // a model that differs from the coordinator's is refused in one line, without retries
-    const connection = redisConnection(url);
-    const q = new Queue(queue, { connection });
-    const events = new QueueEvents(queue, { connection });
+    const qc = redisConnection(url), ec = redisConnection(url);
+    const q = new Queue(queue, { connection: qc.connection });
+    const events = new QueueEvents(queue, { connection: ec.connection });
     try {
       const job = await q.add('document', {
         document: { index: 0, name: 'x', text: 'some text', sha256: '0' }, model: { key: '0-x', dir: models[0], hash: 'f'.repeat(64) },
@@ -145,6 +145,8 @@ describe.skipIf(!hasRedis)('ttt-workbench eval --redis', () => {
     } finally {
       await events.close();
       await q.close();
+      qc.end();
+      ec.end();
     }
   }, 300_000);
 });

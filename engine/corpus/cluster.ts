@@ -15,6 +15,7 @@ import { WorkbenchError, workbenchError } from '../core/errors.js';
 import { type PipelineModel, StagePipeline } from '../runtime/pipeline.js';
 import { type DocumentResult, type DocumentSettings, evaluateDocument, type ModelPlan, modelHash, planModel } from './document.js';
 import { type Executor, loadOptions } from './eval.js';
+import { endRedisClient, redisClient } from './redis-client.js';
 
 export const defaultQueue = 'ttt-workbench-eval';
 
@@ -27,10 +28,10 @@ export interface DocumentJobData {
 }
 
 /**
- * BullMQ connection options for a `redis://` or `rediss://` (TLS) URL, with user and password where given
+ * A BullMQ connection to a `redis://` or `rediss://` (TLS) URL, with user and password where given
  * (`redis://:password@host:6379/0`). A malformed URL is refused in one line.
  */
-export function redisConnection(url: string): ConnectionOptions {
+export function redisConnection(url: string): { connection: ConnectionOptions; end: () => void } {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -40,8 +41,8 @@ export function redisConnection(url: string): ConnectionOptions {
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw workbenchError('E_OPTION', '--redis', redactUrl(url), `the scheme must be redis:// or rediss:// (TLS), not ${parsed.protocol}//`);
   }
-  // ioredis reads user, password, db and TLS (rediss:) from the URL; BullMQ needs blocking commands not to time out
-  return { url, maxRetriesPerRequest: null };
+  const client = redisClient(url);
+  return { connection: client as ConnectionOptions, end: () => endRedisClient(client) };
 }
 
 /** The URL with its password replaced, for messages and logs. */
@@ -60,10 +61,10 @@ export interface RedisExecutorOptions {
 export function redisExecutor(options: RedisExecutorOptions): Executor {
   return async (tasks, context) => {
     if (tasks.length === 0) return;
-    const connection = redisConnection(options.url);
+    const queueConnection = redisConnection(options.url), eventsConnection = redisConnection(options.url);
     const name = options.queue ?? defaultQueue;
-    const queue = new Queue<DocumentJobData, DocumentResult>(name, { connection });
-    const events = new QueueEvents(name, { connection });
+    const queue = new Queue<DocumentJobData, DocumentResult>(name, { connection: queueConnection.connection });
+    const events = new QueueEvents(name, { connection: eventsConnection.connection });
     const aborted = new Promise<'aborted'>((resolve) => {
       if (context.signal?.aborted) resolve('aborted');
       context.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -95,6 +96,8 @@ export function redisExecutor(options: RedisExecutorOptions): Executor {
       }));
     } finally {
       await Promise.allSettled([events.close(), queue.close()]);
+      queueConnection.end();
+      eventsConnection.end();
     }
   };
 }
@@ -190,8 +193,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
 
   const lockMs = options.lockMs ?? 30_000;
+  const workerConnection = redisConnection(options.url);
   const worker = new Worker<DocumentJobData, DocumentResult>(options.queue ?? defaultQueue, processJob, {
-    connection: redisConnection(options.url), concurrency, lockDuration: lockMs, stalledInterval: lockMs, maxStalledCount: 2,
+    connection: workerConnection.connection, concurrency, lockDuration: lockMs, stalledInterval: lockMs, maxStalledCount: 2,
   });
   worker.on('error', (error) => log(`redis: ${firstLine(error.message)}`));
   await Promise.race([worker.waitUntilReady(), unreachable(options.url)]);
@@ -200,6 +204,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     name,
     async close() {
       await worker.close();
+      workerConnection.end();
       await Promise.all(slots.map((s) => s.pipeline?.close()));
     },
   };
