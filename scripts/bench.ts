@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { writeSafetensors } from '../engine/core/safetensors.js';
 import { type Architecture, architectures, initWeights, presetConfig, presets } from '../engine/models/init.js';
 import { defaultStageCount } from '../engine/runtime/stage-plan.js';
+import { benchCorpus } from './bench-corpus.js';
 
 const help = `Usage: npm run bench -- [options]
 
@@ -28,6 +29,8 @@ Analyses a stretch of the KJV with randomly initialised models at a preset size 
   npm run bench -- --preset 125m --arch ttt-linear --stages 2 --reference /tmp/ttt.py
   npm run bench -- --memory                          peak RSS at 65,536 vs 1,048,576 tokens (within 1.3×)
   npm run bench -- --long                            TTT-Linear over the whole KJV (4.15M tokens)
+  npm run bench -- --corpus                          corpus eval: documents/s and tokens/s with 1 and 2 local
+                                                     jobs and the cluster path (Redis + 2 workers) here
 
 Options:
   --backend B        tensorflow | webgpu | wasm | cpu (default wasm)
@@ -50,7 +53,7 @@ Options:
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
-    long: { type: 'boolean' }, memory: { type: 'boolean' }, arch: { type: 'string', multiple: true }, preset: { type: 'string' },
+    long: { type: 'boolean' }, memory: { type: 'boolean' }, corpus: { type: 'boolean' }, arch: { type: 'string', multiple: true }, preset: { type: 'string' },
     tokens: { type: 'string' }, backend: { type: 'string' }, book: { type: 'string' }, 'no-inner-loop': { type: 'boolean' },
     stages: { type: 'string' }, chunk: { type: 'string' }, reference: { type: 'string' }, 'reference-runs': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -151,6 +154,9 @@ try {
     const ratio = long.peakRssMiB / short.peakRssMiB;
     process.stdout.write(`peak RSS ratio 1M / 64k tokens: ${ratio.toFixed(2)} (limit 1.30)\n`);
     if (ratio > 1.3) process.exitCode = 1;
+  } else if (values.corpus) {
+    // the tiny preset unless told: corpus runs measure the parallel paths, not the model
+    await benchCorpus({ book, backend, root, model: modelDir(archs[0] ?? 'ttt-linear', values.preset ?? 'tiny') });
   } else if (values.long) {
     const whole = measure(modelDir('ttt-linear', preset), positive('--tokens', values.tokens) ?? 5_000_000, !values['no-inner-loop']);
     if (whole) process.stdout.write(`${whole.model}\n${line(whole, 'the whole KJV')}\n`);

@@ -65,6 +65,9 @@ export function redisExecutor(options: RedisExecutorOptions): Executor {
     const name = options.queue ?? defaultQueue;
     const queue = new Queue<DocumentJobData, DocumentResult>(name, { connection: queueConnection.connection });
     const events = new QueueEvents(name, { connection: eventsConnection.connection });
+    // one pending wait per job: many listeners are expected here
+    queue.setMaxListeners(0);
+    events.setMaxListeners(0);
     const aborted = new Promise<'aborted'>((resolve) => {
       if (context.signal?.aborted) resolve('aborted');
       context.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
