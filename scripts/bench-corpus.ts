@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendInfo } from '../engine/core/backend.js';
 import { redisExecutor } from '../engine/corpus/cluster.js';
@@ -65,7 +65,7 @@ export async function benchCorpus(options: CorpusBenchOptions): Promise<void> {
   };
   const children: ChildProcess[] = [];
   try {
-    process.stdout.write(`corpus: ${count} documents of ${chars.toLocaleString('en-US')} characters, backend ${options.backend}, times include starting each job's worker thread\n`);
+    process.stdout.write(`corpus: ${count} documents of ${chars.toLocaleString('en-US')} characters, backend ${options.backend}, times include starting each job's worker thread, load average ${loadavg()[0].toFixed(2)}\n`);
     await run('local, 1 job', localExecutor({ backend: options.backend, jobs: 1 }));
     await run('local, 2 jobs', localExecutor({ backend: options.backend, jobs: 2 }));
     if (spawnSync('redis-server', ['--version']).status !== 0) {
