@@ -1,7 +1,7 @@
 /** `ttt-workbench eval` and `ttt-workbench worker`: corpus evaluation on this machine or across machines. */
 import { availableParallelism } from 'node:os';
 import { selectBackend } from '../core/backend.js';
-import { defaultQueue, redactUrl, redisExecutor, startWorker } from '../corpus/cluster.js';
+import { checkRedisUrl, defaultQueue, redactUrl, redisExecutor, startWorker } from '../corpus/cluster.js';
 import { evaluateCorpus, localExecutor } from '../corpus/eval.js';
 import { readCorpus } from '../corpus/read.js';
 import { engineVersions } from './analyze.js';
@@ -66,6 +66,7 @@ export const evalCommand: Command = {
     const attempts = intOption('eval', values.attempts, '--attempts', 1);
     const maxTokens = intOption('eval', values['max-tokens'], '--max-tokens', 2);
     const chunkTokens = intOption('eval', values.chunk, '--chunk', 1);
+    if (values.redis !== undefined) checkRedisUrl(values.redis);
     const corpus = await readCorpus(corpusPath, { textField: values['text-field'], maxDocuments: intOption('eval', values.documents, '--documents', 1) });
     const backend = await selectBackend(values.backend);
     const url = values.redis;
@@ -121,6 +122,7 @@ export const workerCommand: Command = {
       return 0;
     }
     const url = requireOption('worker', values.redis, '--redis');
+    checkRedisUrl(url);
     const backend = await selectBackend(values.backend);
     const worker = await startWorker({
       url, backend: backend.name, queue: values.queue, concurrency: intOption('worker', values.concurrency, '--concurrency', 1),

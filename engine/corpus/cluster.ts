@@ -27,11 +27,8 @@ export interface DocumentJobData {
   readonly tokensFile: string | null;
 }
 
-/**
- * A BullMQ connection to a `redis://` or `rediss://` (TLS) URL, with user and password where given
- * (`redis://:password@host:6379/0`). A malformed URL is refused in one line.
- */
-export function redisConnection(url: string): { connection: ConnectionOptions; end: () => void } {
+/** Refuses, in one line, a URL that is not `redis://` or `rediss://` (TLS). */
+export function checkRedisUrl(url: string): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -41,6 +38,14 @@ export function redisConnection(url: string): { connection: ConnectionOptions; e
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw workbenchError('E_OPTION', '--redis', redactUrl(url), `the scheme must be redis:// or rediss:// (TLS), not ${parsed.protocol}//`);
   }
+}
+
+/**
+ * A BullMQ connection to a `redis://` or `rediss://` (TLS) URL, with user and password where given
+ * (`redis://:password@host:6379/0`), and the way to close it (BullMQ leaves a client it was given open).
+ */
+export function redisConnection(url: string): { connection: ConnectionOptions; end: () => void } {
+  checkRedisUrl(url);
   const client = redisClient(url);
   return { connection: client as ConnectionOptions, end: () => endRedisClient(client) };
 }
