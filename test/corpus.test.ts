@@ -67,6 +67,21 @@ describe('corpus readers', () => {
 });
 
 describe('ttt-workbench eval', () => {
+  it('refuses a missing corpus, a missing text column and a bad --redis URL in one line', async () => {
+    const cases: [string[], RegExp][] = [
+      [['eval', join(work, 'nope'), '--model', models[0], '--out', join(work, 'x')], /^ttt-workbench eval: \S+nope: no such file$/],
+      [['eval', corpus.jsonl, '--model', models[0], '--out', join(work, 'x'), '--text-field', 'body'], /corpus\.jsonl: holds no usable document \(22 skipped: book-00\.txt: has no "body" field\)$/],
+      [['eval', corpus.folder, '--model', models[0], '--out', join(work, 'x'), '--redis', 'http://:pw@host'], /option --redis=http:\/\/:\*\*\*@host: the scheme must be redis:\/\/ or rediss:\/\/ \(TLS\), not http:\/\/$/],
+      [['worker', '--redis', 'redis://:pw@[bad'], /^ttt-workbench worker: option --redis=redis:\/\/:\*\*\*@\[bad: not a URL/],
+    ];
+    for (const [argv, pattern] of cases) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).not.toBe(0);
+      expect(r.stderr.split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+
   it('gives the same sums from a folder, JSONL and Parquet', async () => {
     const outs: Record<string, string> = {};
     for (const [form, path, jobs] of [['folder', corpus.folder, '2'], ['jsonl', corpus.jsonl, '1'], ['parquet', corpus.parquet, '2']] as const) {
@@ -157,12 +172,19 @@ describe('ttt-workbench eval', () => {
     expect(first.manifest.status).toBe('cancelled');
     expect(first.computed).toBe(2);
     const lines: string[] = [];
+    const store = join(work, 'store');
     const second = await evaluateCorpus({
       corpus: read, models: [models[0]], outDir, backend, chunkTokens: 64, executor: localExecutor({ backend: 'wasm', jobs: 2 }), log: (l) => lines.push(l),
+      storeDir: store,
     });
     expect(second.manifest.status).toBe('finished');
     expect(second.computed).toBe(4);
     expect(lines[0]).toBe('resuming: 2 of 6 documents already done');
+    // --store: the per-token file of a document computed in this call, as analyze's tokens.arrow
+    const last = second.documents.get(second.manifest.models[0].key)![5];
+    const nll = column(join(store, second.manifest.models[0].key, '5.arrow'), 'nll');
+    expect(nll).toHaveLength(last.tokens - 1);
+    expect(nll.reduce((a, b) => a + b, 0)).toBe(last.nllSum);
     const third = await evaluateCorpus({ corpus: read, models: [models[0]], outDir, backend, chunkTokens: 64, executor: localExecutor({ backend: 'wasm' }) });
     expect(third.computed).toBe(0);
     expect(third.bins).toEqual(second.bins);
