@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { writeSafetensors } from '../engine/core/safetensors.js';
 import { type Architecture, architectures, initWeights, presetConfig, presets } from '../engine/models/init.js';
 import { defaultStageCount } from '../engine/runtime/stage-plan.js';
+import { benchCorpus } from './bench-corpus.js';
 
 const help = `Usage: npm run bench -- [options]
 
@@ -30,6 +31,8 @@ Analyses a stretch of the KJV with randomly initialised models at a preset size 
   npm run bench -- --long                            TTT-Linear over the whole KJV (4.15M tokens)
   npm run bench -- --preset demo                     the shipped demo models (assets/models) over the sample book,
                                                      as analyze runs them (--tokens N: its first N tokens)
+  npm run bench -- --corpus                          corpus eval: documents/s and tokens/s with 1 and 2 local
+                                                     jobs and the cluster path (Redis + 2 workers) here
 
 Options:
   --backend B        tensorflow | webgpu | wasm | cpu (default wasm)
@@ -54,7 +57,7 @@ Options:
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
-    long: { type: 'boolean' }, memory: { type: 'boolean' }, arch: { type: 'string', multiple: true }, preset: { type: 'string' },
+    long: { type: 'boolean' }, memory: { type: 'boolean' }, corpus: { type: 'boolean' }, arch: { type: 'string', multiple: true }, preset: { type: 'string' },
     tokens: { type: 'string' }, backend: { type: 'string' }, book: { type: 'string' }, 'no-inner-loop': { type: 'boolean' },
     stages: { type: 'string' }, chunk: { type: 'string' }, reference: { type: 'string' }, 'reference-runs': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -169,6 +172,9 @@ try {
       if (m) process.stdout.write(`${name}: ${m.model}${window ? `, window ${thousands(window)} (its trained context)` : ''}\n${line(m, m.innerLoop ? 'inner-loop statistics on' : 'no inner-loop statistics')}\n`);
     }
     process.stdout.write(`load average at the end ${load()}\n`);
+  } else if (values.corpus) {
+    // the tiny preset unless told: corpus runs measure the parallel paths, not the model
+    await benchCorpus({ book, backend, root, model: modelDir(archs[0] ?? 'ttt-linear', values.preset ?? 'tiny') });
   } else if (values.long) {
     const whole = measure(modelDir('ttt-linear', preset), positive('--tokens', values.tokens) ?? 5_000_000, !values['no-inner-loop']);
     if (whole) process.stdout.write(`${whole.model}\n${line(whole, 'the whole KJV')}\n`);

@@ -51,12 +51,12 @@ async function analyse(): Promise<void> {
   rmSync(runDir, { recursive: true, force: true });
   let lastLog = 0;
   const { manifest } = await analyzeBook({
-    book, models, runsDir: join(dataDir, 'runs'), runId, maxTokens: tokens, window: 1024,
+    book, models, runsDir: join(dataDir, 'runs'), runId, maxTokens: tokens, // the Transformer in its trained context, by default
     backend: await selectBackend('wasm'), versions: engineVersions(),
     onProgress: (p) => {
       if (performance.now() - lastLog < 30_000) return;
       lastLog = performance.now();
-      log(`${p.model}: ${p.tokensDone.toLocaleString('en-US')} / ${p.tokensTotal.toLocaleString('en-US')} tokens, ${Math.round(p.tokensPerSecond)} tok/s`);
+      for (const m of p.models) log(`${m.model}: ${m.tokensDone.toLocaleString('en-US')} / ${m.tokensTotal.toLocaleString('en-US')} tokens, ${Math.round(m.tokensPerSecond ?? 0)} tok/s`);
     },
   });
   for (const m of manifest.models) log(`${m.name}: ${m.bitsPerByte?.toFixed(3)} bits/byte over ${m.tokensDone.toLocaleString('en-US')} tokens`);
