@@ -25,7 +25,7 @@ import { InnerLoopView } from './InnerLoopView.js';
 import { TokenHeatmapView } from './TokenHeatmapView.js';
 
 const selectViewed = (s: ViewState) => ({
-  runId: s.runId, chart: { mode: s.perplexityMode, unit: s.perplexityUnit, logY: s.perplexityLogY }, exporting: s.pending.exportReport === true,
+  runId: s.runId, mode: s.perplexityMode, unit: s.perplexityUnit, logY: s.perplexityLogY, exporting: s.pending.exportReport === true,
 });
 
 type ChartChoice = { mode: PerplexityMode; unit: PerplexityUnit; logY: boolean };
@@ -39,7 +39,8 @@ const panels: Record<RunTab, (manifest: RunManifest, chart: ChartChoice) => Reac
 };
 
 export const RunView = memo(function RunView() {
-  const { runId, chart, exporting } = useViewStore(useShallow(selectViewed));
+  const { runId, mode, unit, logY, exporting } = useViewStore(useShallow(selectViewed));
+  const chart = { mode, unit, logY };
   const tab = useAnalysisStore((s) => s.tab);
   const manifest = useRunsStore((s: RunsState) => (runId ? s.manifests[runId] : undefined));
   const summaryStatus = useRunsStore((s: RunsState) => s.runs.find((r) => r.id === runId)?.status);
