@@ -126,6 +126,8 @@ export class ArrowAppender {
   private flushes = 0;
   /** Segments on disk, oldest first, with how many flushes each holds. */
   private segments: Segment[] = [];
+  /** The first columns appended, even empty: a file closed without rows still gets their schema. */
+  private schemaOf: Columns | null = null;
 
   constructor(readonly path: string, private readonly options: AppenderOptions = {}) {
     this.parts = partsDirOf(path);
@@ -147,6 +149,7 @@ export class ArrowAppender {
   append(columns: Columns): void {
     this.throwIfFailed();
     const n = rowsOf(columns);
+    this.schemaOf ??= columns;
     if (n === 0) return;
     this.rowCount += n;
     this.pending.push(columns);
@@ -218,7 +221,9 @@ export class ArrowAppender {
     if (this.pending.length > 0) parts.push(concatColumns(this.pending, this.pendingRows));
     this.pending = [];
     this.pendingRows = 0;
-    if (parts.length > 0) this.guard(() => writeAtomic(this.path, tableToIPC(this.table(parts), 'file')));
+    // a file without rows is still a valid Arrow file: the columns it would have had, or none
+    if (parts.length === 0) parts.push(this.schemaOf ?? {});
+    this.guard(() => writeAtomic(this.path, tableToIPC(Object.keys(parts[0]).length > 0 ? this.table(parts) : new Table(), 'file')));
     rmSync(this.parts, { recursive: true, force: true });
   }
 
