@@ -1,4 +1,5 @@
 /** `ttt-workbench train`: outer-loop training of a model folder on books, with checkpoints and resume. */
+import { resolve } from 'node:path';
 import { selectBackend } from '../core/backend.js';
 import { workbenchError } from '../core/errors.js';
 import { type TrainProgress, trainModel } from '../train/train.js';
@@ -26,6 +27,7 @@ Options:
   --steps S            total optimizer steps (on --resume: may extend the run)
   --out DIR            run folder to create (or to resume)
   --resume             continue the run in --out from its last checkpoint
+  --force              allow --out to be the --model folder (its weights are replaced)
   --lr LR              peak learning rate (default 1e-3)
   --warmup W           warm-up steps (default min(100, steps/10))
   --weight-decay WD    AdamW weight decay on matrices (default 0.1)
@@ -61,7 +63,7 @@ export const trainCommand: Command = {
       steps: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, lr: { type: 'string' }, warmup: { type: 'string' },
       'weight-decay': { type: 'string' }, clip: { type: 'string' }, 'val-fraction': { type: 'string' }, 'val-every': { type: 'string' },
       'val-windows': { type: 'string' }, 'save-every': { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' },
-      'no-ttt-base-lr-warmup': { type: 'boolean' },
+      'no-ttt-base-lr-warmup': { type: 'boolean' }, force: { type: 'boolean' },
     });
     if (values.help) {
       io.stdout(help);
@@ -71,6 +73,10 @@ export const trainCommand: Command = {
     if (!values.resume) {
       requireOption('train', values.model, '--model');
       requireOption('train', values.data?.[0], '--data');
+      // the starting model's weights would be replaced by the first checkpoint
+      if (resolve(values.model!) === resolve(out) && !values.force) {
+        throw workbenchError('E_USAGE', `train: --out ${out} is the --model folder, whose weights the first checkpoint would replace; choose a new --out (or pass --force)`);
+      }
     }
     const options = {
       model: values.model, data: values.data, out, resume: values.resume === true,
