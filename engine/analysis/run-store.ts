@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { workbenchError } from '../core/errors.js';
 import { readJsonFile } from '../io/checkpoint.js';
 import { RunManifest, type RunModel, type RunSummary, type Series, type SeriesName } from '../protocol.js';
+import { writeError } from './arrow-writer.js';
 import { cached, type NumericColumn, readColumns } from './column-cache.js';
 import { logBinnedMean, minMaxDownsample, type SeriesData } from './downsample.js';
 
@@ -88,8 +89,8 @@ export async function writeManifest(runDir: string, manifest: RunManifest): Prom
     await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
     await rename(tmp, join(runDir, manifestFile));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw workbenchError('E_FILE_WRITE', join(runDir, manifestFile), code === 'ENOSPC' ? 'the disk is full' : code ?? String(error));
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw writeError(join(runDir, manifestFile), error);
   }
 }
 
