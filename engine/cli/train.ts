@@ -17,7 +17,7 @@ The --out folder is both a checkpoint and a model folder (analyze, compare and i
   config.json, model.safetensors       the model after the last saved step
   optimizer.safetensors, trainer_state.json   AdamW moments, step, settings, data identity
   train_log.arrow                      step, loss, val_loss, lr, tokens_per_s, grad_norm (losses in nats/token)
-Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped (the same loss curve).
+Ctrl-C (or SIGTERM, SIGHUP) saves a checkpoint and stops; --resume continues exactly where it stopped (the same loss curve).
 
 Options:
   --model DIR          starting model folder
@@ -96,8 +96,10 @@ export const trainCommand: Command = {
     };
     const backend = await selectBackend(values.backend);
     const controller = new AbortController();
-    const onSigint = () => controller.abort();
-    process.once('SIGINT', onSigint);
+    // Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all save a checkpoint and stop
+    const onSignal = () => controller.abort();
+    const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    for (const signal of stopSignals) process.once(signal, onSignal);
     // a terminal gets one line rewritten in place; a log file gets a line every 30 s and at each validation
     const tty = process.stderr.isTTY === true;
     let lastLine = -Infinity;
@@ -130,7 +132,7 @@ export const trainCommand: Command = {
       io.stderr(`run saved in ${result.out}${result.status === 'cancelled' ? ' (continue with --resume)' : ''}`);
       return result.status === 'finished' ? 0 : 130;
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const signal of stopSignals) process.off(signal, onSignal);
     }
   },
 };
