@@ -55,9 +55,14 @@ async function runAndKill(book: string, model: string, out: string, killAtMs: nu
   // reading the live run as the engine does for zoom: what was read once must survive the kill
   let rowsSeen = 0;
   let reading = true;
+  let readError: unknown = null;
   const reader = (async () => {
     while (reading) {
-      if (firstDataMs !== null) rowsSeen = Math.max(rowsSeen, (await readArrowTable(tokensParts)).numRows);
+      try {
+        if (firstDataMs !== null) rowsSeen = Math.max(rowsSeen, (await readArrowTable(tokensParts)).numRows);
+      } catch (error) {
+        readError ??= error; // checked below: a live run's file must always read
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -83,6 +88,7 @@ async function runAndKill(book: string, model: string, out: string, killAtMs: nu
   await exited;
   reading = false;
   await reader;
+  expect(readError, 'reading the live run failed').toBeNull();
   expect(child.signalCode, `analyze exited by itself: ${stderr}`).toBe('SIGKILL');
   const flushed = seen.filter((s) => s.at <= killedAtMs - flushSlackMs).map((s) => s.tokensDone);
   return { killedAtMs, flushedTokens: Math.max(0, ...flushed), rowsSeen, firstDataMs };
