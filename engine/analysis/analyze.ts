@@ -3,7 +3,7 @@
  * per-token NLL, the TTT inner loop and hidden-state evolution, appended to Arrow files as each chunk finishes.
  * A cancelled run stops between chunks and leaves a valid partial run marked `cancelled`.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { BackendInfo } from '../core/backend.js';
 import { WorkbenchError, workbenchError } from '../core/errors.js';
@@ -19,7 +19,7 @@ import { type ModelAggregator, RunAggregator } from './aggregates.js';
 import { SideBySide } from './side-by-side.js';
 import { assertAttentionFits, attentionFor } from './estimate.js';
 import type { NotificationParams, RunManifest, RunModel } from '../protocol.js';
-import { ArrowAppender } from './arrow-writer.js';
+import { ArrowAppender, writeFileAtomicSync } from './arrow-writer.js';
 import { newRunId, writeManifest } from './run-store.js';
 import { logSpacedIndices } from './metrics.js';
 
@@ -214,7 +214,8 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
     ...manifest,
     status: runStatus,
     finishedAt: new Date().toISOString(),
-    error: failed.length === 0 ? null : `${failed.length} of ${manifest.models.length} models failed: ${failed.map((m) => `${m.name}: ${m.error}`).join('; ')}`,
+    error: failed.length === 0 ? null : manifest.models.length === 1 ? failed[0].error
+      : `${failed.length} of ${manifest.models.length} models failed: ${failed.map((m) => `${m.name}: ${m.error}`).join('; ')}`,
   };
   await writeManifest(runDir, manifest);
   return { runDir, manifest };
@@ -378,15 +379,24 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
     throw new StreamFailure(error, figures());
   }
   await closeAll(writers);
-  if (trace) await writeFile(join(job.runDir, files.snapshots), writeSafetensors(snapshots, 'F32', { format: 'pt', mini_batch_size: String(K) }));
+  if (trace) writeFileAtomicSync(join(job.runDir, files.snapshots), writeSafetensors(snapshots, 'F32', { format: 'pt', mini_batch_size: String(K) }));
   return { status, ...figures() };
 }
 
 /** The key columns of per-mini-batch rows; the others are values. */
 const perMiniBatchKeys: ReadonlySet<string> = new Set(['layer', 'mini_batch', 'position']);
 
+/** Closes every writer, each even if another fails (one left open keeps its flushed segments, still readable). */
 const closeAll = async (writers: Record<string, ArrowAppender>) => {
-  for (const w of Object.values(writers)) await w.close();
+  const failures = [];
+  for (const w of Object.values(writers)) {
+    try {
+      await w.close();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
 };
 
 const weightColumnNames = (columns: number) =>

@@ -2,11 +2,12 @@
  * Decoded run files, kept in memory for the next request. Decoding a 4M-row Arrow file (8,000 record batches)
  * takes about a second, and a person opening a run and zooming asks for the same file many times in a row, so
  * the engine keeps the last few decoded files (and what it derived from them: one layer's rows, cumulative
- * sums) in a small LRU. An entry is keyed by the file's path and checked against its size and mtime, so a file
- * that a live run is still appending to is read again rather than served stale.
+ * sums) in a small LRU. An entry is keyed by the file's path and checked against its size and mtime (or, for a
+ * result file a live run is still writing, the names of its segments), so a growing file is read again rather than
+ * served stale.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { readArrowTable } from './arrow-writer.js';
+import { arrowFileVersion, readArrowTable } from './arrow-writer.js';
 
 export type NumericColumn = Float32Array | Float64Array | Int32Array;
 
@@ -68,8 +69,8 @@ export function clearColumnCache(): void {
  * columns, `path#something` for views derived from them). Concurrent callers share one promise.
  */
 export async function cached<V>(path: string, key: string, derive: () => Promise<V>): Promise<V> {
-  const info = await stat(path);
-  const version = `${info.size}:${info.mtimeMs}`;
+  // a result file still being written has segments instead of a final file: their names are its version
+  const version = path.endsWith('.arrow') ? await arrowFileVersion(path) : await stat(path).then((info) => `${info.size}:${info.mtimeMs}`);
   const hit = cache.get(key);
   if (hit && hit.version === version) return hit.value as Promise<V>;
   const value = derive();

@@ -3,15 +3,85 @@
  * Arrow IPC files per model. A run whose manifest still says `running` when no engine is working on it was
  * interrupted (a crash or a kill): it reads as `interrupted`, never as complete.
  */
-import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { workbenchError } from '../core/errors.js';
 import { readJsonFile } from '../io/checkpoint.js';
 import { RunManifest, type RunModel, type RunSummary, type Series, type SeriesName } from '../protocol.js';
+import { writeError } from './arrow-writer.js';
 import { cached, type NumericColumn, readColumns } from './column-cache.js';
 import { logBinnedMean, minMaxDownsample, type SeriesData } from './downsample.js';
 
 export const manifestFile = 'manifest.json';
+/** Held by the process writing a run folder: its pid. */
+export const lockFile = '.lock';
+
+const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
+
+/** Whether a process with this id is alive (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+/**
+ * Takes the run folder's lock (`<dir>/.lock`, holding this process's pid), so a second writer is refused in one
+ * line. A lock whose process is dead (a crash) is taken over. Returns the release function.
+ */
+export async function lockRunDir(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, lockFile);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await open(path, 'wx');
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return () => rm(path, { force: true });
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw workbenchError('E_FILE_WRITE', path, errorCode(error) ?? String(error));
+    }
+    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw workbenchError('E_RUN', dir, `is being written by process ${pid} (${path}); wait for it or stop it`);
+    await rm(path, { force: true }); // stale: its writer is gone
+  }
+  throw workbenchError('E_FILE_WRITE', path, 'another process keeps taking the lock');
+}
+
+/**
+ * Gets `dir` ready to hold a new run: creates it, or refuses in one line a path that is a file, cannot be written,
+ * or already holds anything (a finished run, a model, any file) unless `force`; with `force`, an earlier run's
+ * files (manifest and models/) are removed first so none is left orphaned beside the new ones.
+ */
+export async function prepareRunDir(dir: string, force: boolean): Promise<void> {
+  const refuse = (error: unknown) => {
+    const code = errorCode(error);
+    const reason = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of the path is a file' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission denied' : code ?? String(error);
+    return workbenchError('E_FILE_WRITE', dir, reason);
+  };
+  const info = await stat(dir).catch((error: unknown) => {
+    if (errorCode(error) === 'ENOENT') return null;
+    throw refuse(error);
+  });
+  if (info && !info.isDirectory()) throw workbenchError('E_FILE_WRITE', dir, 'it is a file, not a folder');
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, '.write-test'), '');
+    await rm(join(dir, '.write-test'));
+  } catch (error) {
+    throw refuse(error);
+  }
+  const entries = (await readdir(dir)).filter((name) => name !== lockFile);
+  if (entries.length === 0) return;
+  if (!force) {
+    const what = entries.includes(manifestFile) ? 'holds a run' : entries.includes('config.json') ? 'holds a model' : `is not empty (${entries.length} entries)`;
+    throw workbenchError('E_FILE_WRITE', dir, `it ${what}; pass --force to replace it, or choose a new folder`);
+  }
+  await rm(join(dir, manifestFile), { force: true });
+  await rm(join(dir, 'models'), { recursive: true, force: true });
+}
 
 export async function writeManifest(runDir: string, manifest: RunManifest): Promise<void> {
   const tmp = join(runDir, `${manifestFile}.tmp`);
@@ -19,8 +89,8 @@ export async function writeManifest(runDir: string, manifest: RunManifest): Prom
     await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
     await rename(tmp, join(runDir, manifestFile));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw workbenchError('E_FILE_WRITE', join(runDir, manifestFile), code === 'ENOSPC' ? 'the disk is full' : code ?? String(error));
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw writeError(join(runDir, manifestFile), error);
   }
 }
 

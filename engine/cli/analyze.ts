@@ -2,6 +2,8 @@
 import { createRequire } from 'node:module';
 import { selectBackend } from '../core/backend.js';
 import { analyzeBook } from '../analysis/analyze.js';
+import { lockRunDir, prepareRunDir } from '../analysis/run-store.js';
+import { describeModel } from '../io/load-model.js';
 import { type Command, intOption, parseCommandArgs, requireOption } from './args.js';
 
 const help = `Usage: ttt-workbench analyze BOOK --model DIR [--model DIR2 ...] --out RUNDIR [options]
@@ -15,12 +17,14 @@ writes per-token results as it goes:
   RUNDIR/models/<model>/snapshots.safetensors  TTT: W at about 32 log-spaced positions
   RUNDIR/models/<model>/model_state.arrow    Mamba: SSM-state norm; Transformer: KV-cache bytes
   RUNDIR/models/<model>/throughput.arrow     tokens/s over the run
-Arrow IPC files read directly in pandas (pyarrow.ipc), polars and DuckDB. Ctrl-C stops cleanly: the run is
-kept, marked "cancelled", with everything computed so far.
+Arrow IPC files read directly in pandas (pyarrow.ipc), polars and DuckDB. Ctrl-C, SIGTERM and SIGHUP stop
+cleanly: the run is kept, marked "cancelled", with everything computed so far (a second signal stops at once;
+the files stay readable). A run that fails says why on the terminal.
 
 Options:
   --model DIR         model folder (repeat for several models; they advance over the book side by side)
-  --out RUNDIR        run folder to create
+  --out RUNDIR        run folder to create (an existing non-empty folder only with --force)
+  --force             replace the run (or anything else) already in RUNDIR
   --max-tokens N      analyse only the first N tokens
   --window W|full     Transformer attention: a sliding window of W tokens, or full causal attention over the
                       whole book (memory and time grow with it). Default: each Transformer's trained context
@@ -54,7 +58,7 @@ export const analyzeCommand: Command = {
     const { values, positionals } = parseCommandArgs('analyze', argv, {
       model: { type: 'string', multiple: true }, out: { type: 'string' }, 'max-tokens': { type: 'string' },
       window: { type: 'string' }, chunk: { type: 'string' }, 'no-inner-loop': { type: 'boolean' }, backend: { type: 'string' },
-      stages: { type: 'string' },
+      stages: { type: 'string' }, force: { type: 'boolean' },
     }, true);
     if (values.help) {
       io.stdout(help);
@@ -64,19 +68,41 @@ export const analyzeCommand: Command = {
     const models = values.model ?? [];
     requireOption('analyze', models[0], '--model');
     const out = requireOption('analyze', values.out, '--out');
+    const numbers = {
+      maxTokens: intOption('analyze', values['max-tokens'], '--max-tokens', 1),
+      window: values.window === 'full' ? ('full' as const) : intOption('analyze', values.window, '--window', 1),
+      chunkTokens: intOption('analyze', values.chunk, '--chunk', 1),
+      stages: intOption('analyze', values.stages, '--stages', 1),
+    };
+    // a stage is at least one layer: more stages than the deepest model has layers would start idle workers
+    if (numbers.stages !== undefined) {
+      let layers = 0;
+      for (const dir of models) layers = Math.max(layers, (await describeModel(dir)).layers);
+      if (numbers.stages > layers) {
+        io.stderr(`analyze: --stages ${numbers.stages} is more than the ${layers} layer${layers === 1 ? '' : 's'} of the model${models.length === 1 ? '' : 's'}; using ${layers}`);
+        numbers.stages = layers;
+      }
+    }
     const backend = await selectBackend(values.backend);
+    await prepareRunDir(out, values.force === true);
+    const unlock = await lockRunDir(out);
     const controller = new AbortController();
-    const onSigint = () => controller.abort();
-    process.once('SIGINT', onSigint);
+    let signals = 0;
+    // the first signal stops between chunks (the run is kept, "cancelled"); a second one stops now
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++signals > 1) {
+        process.stderr.write(`\nanalyze: ${signal} again: stopping now; ${out} keeps what was written\n`);
+        process.exit(130);
+      }
+      controller.abort();
+    };
+    const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    for (const signal of stopSignals) process.on(signal, onSignal);
     const tty = process.stderr.isTTY === true;
     let lastLine = 0;
     try {
       const { manifest, runDir } = await analyzeBook({
-        book, models, runDir: out, backend, versions: engineVersions(), signal: controller.signal,
-        maxTokens: intOption('analyze', values['max-tokens'], '--max-tokens', 1),
-        window: values.window === 'full' ? 'full' : intOption('analyze', values.window, '--window', 1),
-        chunkTokens: intOption('analyze', values.chunk, '--chunk', 1),
-        stages: intOption('analyze', values.stages, '--stages', 1),
+        book, models, runDir: out, backend, versions: engineVersions(), signal: controller.signal, ...numbers,
         innerLoop: !values['no-inner-loop'],
         onProgress: (p) => {
           if (!tty || performance.now() - lastLine < 200) return;
@@ -89,12 +115,17 @@ export const analyzeCommand: Command = {
       for (const m of manifest.models) {
         const attention = m.attention ? `  (${m.attention})` : '';
         io.stdout(`${m.name.padEnd(28)} ${m.status.padEnd(9)} ${m.tokensDone} tokens  ${m.bitsPerByte === null ? '-' : m.bitsPerByte.toFixed(4)} bits/byte  ${m.tokensPerSecond === null ? '-' : Math.round(m.tokensPerSecond)} tok/s${attention}`);
-        if (m.error) io.stderr(`${m.name}: ${m.error}`);
       }
-      io.stderr(`run ${manifest.status}: ${runDir}`);
+      if (manifest.status === 'failed') {
+        // the reason, not only the folder: the run's error names each failed model and why
+        io.stderr(`run failed: ${runDir}: ${manifest.error ?? 'see its manifest.json'}`);
+      } else {
+        io.stderr(`run ${manifest.status}: ${runDir}`);
+      }
       return manifest.status === 'finished' ? 0 : manifest.status === 'cancelled' ? 130 : 1;
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const signal of stopSignals) process.off(signal, onSignal);
+      await unlock();
     }
   },
 };

@@ -1,7 +1,7 @@
 /** `ttt-workbench info`: what a model folder holds and where it would run. */
 import { selectBackend } from '../core/backend.js';
 import type { AdapterInfo } from '../core/webgpu-adapter.js';
-import { inspectModel } from '../io/load-model.js';
+import { checkModel, inspectModel } from '../io/load-model.js';
 import { type BackendFit, formatBytes, type MemoryEstimate } from '../io/memory.js';
 import { type Command, intOption, parseCommandArgs, requireOption } from './args.js';
 
@@ -47,6 +47,8 @@ export const infoCommand: Command = {
     const dir = requireOption('info', values.model ?? positionals[0], 'DIR');
     const chunkTokens = intOption('info', values.chunk, '--chunk', 1);
     const backend = await selectBackend(values.backend);
+    // what analyze would refuse, info refuses too, with the loader's own one-line error
+    await checkModel(dir);
     // headers only: a model too large for this machine can still be described
     const { description, parameters, bytesOnDisk, weightFiles, dtypes, memory, backends } = await inspectModel(dir, { chunkTokens });
     const info = { model: dir, ...description, parameters, bytesOnDisk, weightFiles, dtypes, memory, memoryByBackend: backends, backend };

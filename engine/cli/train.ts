@@ -1,4 +1,5 @@
 /** `ttt-workbench train`: outer-loop training of a model folder on books, with checkpoints and resume. */
+import { resolve } from 'node:path';
 import { selectBackend } from '../core/backend.js';
 import { workbenchError } from '../core/errors.js';
 import { type TrainProgress, trainModel } from '../train/train.js';
@@ -16,7 +17,7 @@ The --out folder is both a checkpoint and a model folder (analyze, compare and i
   config.json, model.safetensors       the model after the last saved step
   optimizer.safetensors, trainer_state.json   AdamW moments, step, settings, data identity
   train_log.arrow                      step, loss, val_loss, lr, tokens_per_s, grad_norm (losses in nats/token)
-Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped (the same loss curve).
+Ctrl-C (or SIGTERM, SIGHUP) saves a checkpoint and stops; --resume continues exactly where it stopped (the same loss curve).
 
 Options:
   --model DIR          starting model folder
@@ -26,6 +27,7 @@ Options:
   --steps S            total optimizer steps (on --resume: may extend the run)
   --out DIR            run folder to create (or to resume)
   --resume             continue the run in --out from its last checkpoint
+  --force              allow --out to be the --model folder (its weights are replaced)
   --lr LR              peak learning rate (default 1e-3)
   --warmup W           warm-up steps (default min(100, steps/10))
   --weight-decay WD    AdamW weight decay on matrices (default 0.1)
@@ -60,7 +62,7 @@ export const trainCommand: Command = {
       steps: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, lr: { type: 'string' }, warmup: { type: 'string' },
       'weight-decay': { type: 'string' }, clip: { type: 'string' }, 'val-fraction': { type: 'string' }, 'val-every': { type: 'string' },
       'val-windows': { type: 'string' }, 'save-every': { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' },
-      'no-ttt-base-lr-warmup': { type: 'boolean' },
+      'no-ttt-base-lr-warmup': { type: 'boolean' }, force: { type: 'boolean' },
     });
     if (values.help) {
       io.stdout(help);
@@ -70,6 +72,10 @@ export const trainCommand: Command = {
     if (!values.resume) {
       requireOption('train', values.model, '--model');
       requireOption('train', values.data?.[0], '--data');
+      // the starting model's weights would be replaced by the first checkpoint
+      if (resolve(values.model!) === resolve(out) && !values.force) {
+        throw workbenchError('E_USAGE', `train: --out ${out} is the --model folder, whose weights the first checkpoint would replace; choose a new --out (or pass --force)`);
+      }
     }
     const options = {
       model: values.model, data: values.data, out, resume: values.resume === true,
@@ -89,8 +95,10 @@ export const trainCommand: Command = {
     };
     const backend = await selectBackend(values.backend);
     const controller = new AbortController();
-    const onSigint = () => controller.abort();
-    process.once('SIGINT', onSigint);
+    // Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all save a checkpoint and stop
+    const onSignal = () => controller.abort();
+    const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    for (const signal of stopSignals) process.once(signal, onSignal);
     // a terminal gets one line rewritten in place; a log file gets a line every 30 s and at each validation
     const tty = process.stderr.isTTY === true;
     let lastLine = -Infinity;
@@ -123,7 +131,7 @@ export const trainCommand: Command = {
       io.stderr(`run saved in ${result.out}${result.status === 'cancelled' ? ' (continue with --resume)' : ''}`);
       return result.status === 'finished' ? 0 : 130;
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const signal of stopSignals) process.off(signal, onSignal);
     }
   },
 };

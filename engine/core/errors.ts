@@ -8,6 +8,7 @@ export const errorMessages = {
   E_FILE_READ: (path: string, reason: string) => `${path}: cannot read (${reason})`,
   E_JSON: (path: string, reason: string) => `${path}: not valid JSON (${reason})`,
   E_FILE_WRITE: (path: string, reason: string) => `${path}: cannot write (${reason})`,
+  E_DISK_FULL: (path: string) => `no space left on the device for ${path}`,
   E_RUN: (id: string, reason: string) => `run ${id}: ${reason}`,
   E_SAFETENSORS: (source: string, reason: string) => `${source}: not a valid safetensors file (${reason})`,
   E_SAFETENSORS_DTYPE: (source: string, name: string, dtype: string) =>

@@ -7,6 +7,8 @@ import { backendOrder, type BackendName, isBackendName } from '../core/backend.j
 import type { CausalLM } from '../models/model.js';
 import { type ModelDescription, type ModelOptions, registryEntry } from '../models/registry.js';
 import { layerOfTensor, type LayerRange } from '../models/stage.js';
+import { workbenchError } from '../core/errors.js';
+import { supportedDtypes } from '../core/safetensors.js';
 import { type CheckpointOptions, openCheckpoint, type OpenCheckpoint, parameterCountOf, readConfig, tiedHeadOf } from './checkpoint.js';
 import { assertFitsBackend, backendFits, type BackendFit, estimateMemory, type MemoryEstimate, type MemoryInput } from './memory.js';
 
@@ -79,6 +81,36 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     const weightSource = checkpoint.weightFiles.length === 1 ? checkpoint.weightFiles[0] : `${dir} (${checkpoint.weightFiles.length} shards)`;
     const model = entry.create(config, checkpoint.tensors, configPath, weightSource, options);
     return { model, description, dir, bytesOnDisk: checkpoint.bytesOnDisk };
+  } finally {
+    checkpoint.close();
+  }
+}
+
+/** Thrown by a header-only tensor's `data`: the model's checks passed and it began copying weights. */
+const headersChecked = Symbol('headers checked');
+
+/**
+ * Whether `loadModel` would accept `dir`, from the config and the safetensors headers alone (what `info` shows
+ * must also load): the registry's config checks, every tensor's dtype, and the model's own check of tensor names
+ * and shapes (vocab_size against the embedding rows, a transposed or missing tensor). The model is constructed over
+ * header-only tensors and stopped when it first reads one, so the checks are the loader's, not a copy of them.
+ */
+export async function checkModel(dir: string, options: ModelOptions = {}): Promise<void> {
+  const { configPath, config } = await readConfig(dir);
+  const entry = registryEntry(config, configPath);
+  entry.describe(config, configPath, options);
+  const checkpoint = await openCheckpoint(dir);
+  try {
+    for (const t of checkpoint.stored.values()) {
+      if (!(supportedDtypes as readonly string[]).includes(t.dtype)) throw workbenchError('E_SAFETENSORS_DTYPE', t.file, t.name, t.dtype);
+    }
+    const headers = new Map([...checkpoint.stored.values()].map((t) => [t.name, { name: t.name, shape: t.shape, get data(): Float32Array { throw headersChecked; } }]));
+    const weightSource = checkpoint.weightFiles.length === 1 ? checkpoint.weightFiles[0] : `${dir} (${checkpoint.weightFiles.length} shards)`;
+    try {
+      entry.create(config, headers, configPath, weightSource, options).dispose();
+    } catch (error) {
+      if (error !== headersChecked) throw error;
+    }
   } finally {
     checkpoint.close();
   }

@@ -200,7 +200,8 @@ export class EngineService {
 
     listRuns: async () => {
       const stored = await listRunDirs(this.runsDir);
-      const runs = stored.map(({ dir, manifest }) => summarize(withLiveness(manifest, this.queue.isRunning(manifest.id)), dir));
+      // a run's id is its folder's name (see manifestOf), so a run folder copied in under another name opens
+      const runs = stored.map(({ dir, manifest }) => summarize(withLiveness({ ...manifest, id: basename(dir) }, this.queue.isRunning(basename(dir))), dir));
       const queued = [...this.queued.values()].filter((q) => !runs.some((r) => r.id === q.id));
       return { runs: [...queued, ...runs] };
     },
@@ -225,10 +226,14 @@ export class EngineService {
     getComparison: async (params) => compareRuns((id) => join(this.runsDir, id), (id) => this.manifestOf(id), params),
   };
 
+  /**
+   * The manifest of the run in folder `<runsDir>/<runId>`, with `id` set to the folder's name: a run folder copied
+   * in under another name (as assets/models/README.md suggests) is that name everywhere, whatever id it was made with.
+   */
   private async manifestOf(runId: string) {
-    if (!/^[\w.-]+$/.test(runId)) throw workbenchError('E_RUN', runId, 'is not a run id');
+    if (!/^[\w.-]+$/.test(runId) || runId === '.' || runId === '..') throw workbenchError('E_RUN', runId, 'is not a run id');
     try {
-      return await readManifest(join(this.runsDir, runId));
+      return { ...(await readManifest(join(this.runsDir, runId))), id: runId };
     } catch (error) {
       if (this.queued.has(runId)) throw workbenchError('E_RUN', runId, 'is queued and has no results yet');
       if (error instanceof WorkbenchError && error.code === 'E_FILE_NOT_FOUND') throw workbenchError('E_RUN', runId, 'no such run');
