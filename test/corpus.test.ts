@@ -116,8 +116,11 @@ describe('ttt-workbench eval', () => {
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { models: { key: string }[] };
     // each document on its own through analyze (one set of stage workers for all of them: starting workers is
     // most of a tiny document's time), its tokens.arrow binned here
-    const shared = await StagePipeline.start({ backend: 'wasm', stages: 1 });
-    const reuse = new Proxy(shared, { get: (target, key) => (key === 'close' ? async () => undefined : Reflect.get(target, key, target)) });
+    // one set per model: analyze runs a book's models side by side, each starting its workers in model order
+    const shared = await Promise.all(manifest.models.map(() => StagePipeline.start({ backend: 'wasm', stages: 1 })));
+    const reused = shared.map((pipeline) => new Proxy(pipeline, { get: (target, key) => (key === 'close' ? async () => undefined : Reflect.get(target, key, target)) }));
+    let started = 0;
+    const reuse = () => reused[started++ % reused.length];
     const ladder = [...new Set(Array.from({ length: 60 }, (_, k) => Math.floor(2 ** (k / 4))))];
     const binOf = (p: number) => ladder.filter((start) => start <= p).length - 1;
     const sums = manifest.models.map(() => ({ nll: [] as number[], tokens: [] as number[] }));
@@ -125,7 +128,7 @@ describe('ttt-workbench eval', () => {
     for (const [d, name] of corpus.names.entries()) {
       const runDir = join(work, `analyze-${d}`);
       const analysed = await analyzeBook({
-        book: join(corpus.folder, name), models, runDir, backend, innerLoop: false, chunkTokens: 64, startPipeline: async () => reuse,
+        book: join(corpus.folder, name), models, runDir, backend, innerLoop: false, chunkTokens: 64, startPipeline: async () => reuse(),
       });
       expect(analysed.manifest.status).toBe('finished');
       analysed.manifest.models.forEach((m, i) => {
@@ -147,7 +150,7 @@ describe('ttt-workbench eval', () => {
         perDocument[i].push(total);
       });
     }
-    await shared.close();
+    await Promise.all(shared.map((pipeline) => pipeline.close()));
     manifest.models.forEach((m, i) => {
       const { bins, documents } = { bins: join(out, 'models', m.key, 'bins.arrow'), documents: join(out, 'models', m.key, 'documents.arrow') };
       expect(column(bins, 'tokens')).toEqual(sums[i].tokens);

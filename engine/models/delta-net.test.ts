@@ -149,7 +149,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
         });
         const d = maxAbsDiff(await staged.data(), await computeLogits(whole, ids), 64);
         staged.dispose();
-        expect(d.max, describeDiff(d)).toBeLessThanOrEqual(1e-5);
+        // the stages trace the inner loop (16-token pieces), the whole model not (64): the tolerance of the two forms
+        expect(d.max, describeDiff(d)).toBeLessThanOrEqual(5e-5);
         expect(first.parameterCount + second.parameterCount).toBe(whole.parameterCount);
       } finally {
         for (const m of [first, second, whole]) m.dispose();
