@@ -42,7 +42,8 @@ async function lossCurve(options: TrainOptions, stopAfter?: number): Promise<num
 }
 
 describe('training lowers the loss', () => {
-  for (const arch of architectures) {
+  // the delta-rule family is analysed, not trained (train refuses it in one line)
+  for (const arch of architectures.filter((a) => !a.includes('delta'))) {
     it(`${arch} (tiny)`, async () => {
       const model = writeTinyModel(tmp.dir, arch);
       const losses = await lossCurve({ model, data: [book], out: join(tmp.dir, `run-${arch}`), context: 32, batch: 2, steps: 12, lr: 3e-3, warmup: 2, valFraction: 0 });

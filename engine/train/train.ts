@@ -105,6 +105,9 @@ const defaults = {
 /** Settings a resumed run may change: they move no point of the loss curve already drawn. */
 const changeableOnResume: readonly (keyof TrainSettings)[] = ['steps', 'valEvery', 'valWindows', 'saveEvery'];
 
+/** Model types whose forward pass is differentiated here (the delta-rule family's chunked form is not yet). */
+export const trainableModelTypes: readonly string[] = ['ttt', 'llama', 'mamba'];
+
 function isTTTMlp(config: Record<string, unknown>): boolean {
   return modelTypeOf(config) === 'ttt' && parseTTTConfig(config).tttLayerType === 'mlp';
 }
@@ -235,6 +238,10 @@ export async function trainModel(options: TrainOptions, hooks: TrainHooks = {}):
   if (modelDir === undefined) throw workbenchError('E_USAGE', 'train: --model is required (see ttt-workbench train --help)');
   const source = start ? null : await readCheckpoint(modelDir);
   const config = start ? start.config : source!.config;
+  const type = modelTypeOf(config);
+  if (type !== undefined && !trainableModelTypes.includes(type)) {
+    throw workbenchError('E_USAGE', `train: ${modelDir} is a ${type} model; the outer loop trains ${trainableModelTypes.join(', ')} models (delta-rule training is not built yet)`);
+  }
   const settings = resolveSettings(options, config, start?.state.settings);
 
   const dataPaths = options.data ?? start?.state.data.map((d) => d.path);
