@@ -94,7 +94,7 @@ describe('a live run, end to end', () => {
     const innerRows = await rowsOf(inner);
     await expect.poll(() => rowsOf(inner), { timeout: 30_000, interval: 200 }).toBeGreaterThan(innerRows);
 
-    // back on the chart: a zoom while the run goes on is refined from the stored rows, and a double-click
+    // back on the chart: a zoom while the run goes on is refined from the stored rows, and resetting the axes
     // returns to the whole, live curve
     await page.getByRole('tab', { name: 'Perplexity' }).click();
     await expect.poll(() => traces(perplexity).count()).toBe(2);
@@ -106,7 +106,7 @@ describe('a live run, end to end', () => {
     await expect.poll(() => perplexity.getAttribute('data-range'), { timeout: 15_000 }).toMatch(/^\d+-\d+$/);
     expect(await perplexity.getByTestId('chart-status').textContent()).toMatch(/zoomed to/);
     await page.waitForTimeout(400); // past Plotly's double-click window after the drag
-    await perplexity.locator('.nsewdrag').first().dblclick({ position: { x: box.width / 2, y: box.height / 2 } });
+    await perplexity.locator('.modebar-btn[data-title="Reset axes"]').click({ force: true });
     await expect.poll(() => perplexity.getAttribute('data-range')).toBe('all');
 
     // the end: figures in the table, and the curves as the live run drew them
