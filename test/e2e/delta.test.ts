@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eBrowser, launchBrowser } from '../helpers/browser.js';
 import { sampleText, tempDir } from '../helpers/tiny-models.js';
-import { launchChromium, repoRoot, startWeb, stopWeb, type WebMode } from '../helpers/web-mode.js';
+import { repoRoot, startWeb, stopWeb, type WebMode } from '../helpers/web-mode.js';
+
+const browserChoice = e2eBrowser('test/e2e/delta.test.ts');
 
 const work = tempDir('ttt-e2e-delta-');
 const model = join(work.dir, 'gated-deltanet-tiny');
@@ -23,11 +26,12 @@ const traces = (chart: Locator) => chart.locator('.scatterlayer .trace');
 const legend = (chart: Locator) => chart.locator('.legend .traces').allTextContents();
 
 beforeAll(async () => {
+  if (browserChoice.skip) return;
   await promisify(execFile)(process.execPath, [join(repoRoot, 'bin', 'ttt-workbench.js'), 'init', '--arch', 'gated-deltanet', '--preset', 'tiny', '--out', model]);
   const book = join(work.dir, 'sample.txt');
   writeFileSync(book, sampleText.repeat(4));
   web = await startWeb(join(work.dir, 'data'), [model], book);
-  browser = await launchChromium();
+  browser = await launchBrowser(browserChoice);
   page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
 });
 
@@ -37,7 +41,7 @@ afterAll(async () => {
   work.cleanup();
 });
 
-describe('a Gated DeltaNet in the workbench', () => {
+describe.skipIf(browserChoice.skip)('a Gated DeltaNet in the workbench', () => {
   it('analyses a book and shows its inner loop and its state S in the views', async () => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));

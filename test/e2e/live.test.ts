@@ -3,63 +3,36 @@
  * its perplexity and inner-loop curves grow as the engine pushes updates; a chart zooms while the run goes on; and
  * the final curves and figures equal those of the same run read back from disk after the engine restarts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eBrowser, launchBrowser } from '../helpers/browser.js';
 import { tempDir, writeTinyModel } from '../helpers/tiny-models.js';
+import { repoRoot, startWeb, stopWeb, type WebMode } from '../helpers/web-mode.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const browserChoice = e2eBrowser('test/e2e/live.test.ts');
 const work = tempDir('ttt-e2e-live-');
 const dataDir = join(work.dir, 'data');
-let server: { child: ChildProcess; url: string } | null = null;
+let server: WebMode | null = null;
 let browser: Browser;
 let page: Page;
-let ttt: string, mamba: string;
+let models: string[];
 const book = join(work.dir, 'kjv-start.txt');
 
-async function startWeb(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, '--model', ttt, '--model', mamba, '--book', book], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '', err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /Workbench ready: (\S+)\n/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`web mode exited with ${code}: ${err || out}`)));
-  });
-  return { child, url };
-}
-
-async function stopWeb(): Promise<void> {
-  if (!server) return;
-  const { child } = server;
-  server = null;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
 beforeAll(async () => {
-  ttt = writeTinyModel(work.dir, 'ttt-linear', 'ttt-linear-tiny');
-  mamba = writeTinyModel(work.dir, 'mamba', 'mamba-tiny');
+  if (browserChoice.skip) return;
+  models = [writeTinyModel(work.dir, 'ttt-linear', 'ttt-linear-tiny'), writeTinyModel(work.dir, 'mamba', 'mamba-tiny')];
   // long enough that the run streams for a while on two cores
-  writeFileSync(book, readFileSync(join(root, 'assets', 'corpus', 'kjv.txt')).subarray(0, 240_000).toString('utf8').replace(/\uFFFD+$/, ''));
-  server = await startWeb();
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  writeFileSync(book, readFileSync(join(repoRoot, 'assets', 'corpus', 'kjv.txt')).subarray(0, 240_000).toString('utf8').replace(/\uFFFD+$/, ''));
+  server = await startWeb(dataDir, models, book);
+  browser = await launchBrowser(browserChoice);
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 });
 
 afterAll(async () => {
   await browser?.close();
-  await stopWeb();
+  await stopWeb(server);
   work.cleanup();
 });
 
@@ -71,7 +44,7 @@ const status = () => page.getByTestId('run-view').locator('.page-header .status'
 const drawn = (chart: Locator) => chart.locator('.chart-plot').evaluate((el) => (el as unknown as { data: { name: string; y: ArrayLike<number> }[] }).data.map((t) => [t.name, Array.from(t.y)]));
 const figures = () => page.getByRole('table', { name: 'Models in this run' }).locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.textContent));
 
-describe('a live run, end to end', () => {
+describe.skipIf(browserChoice.skip)('a live run, end to end', () => {
   it('opens the first run at once, grows its curves as it streams, zooms meanwhile, and ends as it reads back from disk', async () => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
@@ -118,8 +91,8 @@ describe('a live run, end to end', () => {
     expect(liveCurves.map(([name]) => name)).toEqual(['ttt-linear-tiny', 'mamba-tiny']);
 
     // the engine restarts; the run, read back from its files, is the same run
-    await stopWeb();
-    server = await startWeb();
+    await stopWeb(server);
+    server = await startWeb(dataDir, models, book);
     await page.goto(server.url);
     await page.getByRole('navigation').getByRole('button', { name: 'Runs' }).click();
     await page.getByRole('listitem', { name: /^kjv-start\.txt/ }).getByRole('button', { name: /^Open / }).click();

@@ -1,10 +1,8 @@
 /** The workbench in web mode (`scripts/web.ts`) and a headless Debian Chromium, for end-to-end tests. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export interface WebMode {
   readonly child: ChildProcess;
@@ -34,12 +32,5 @@ export async function stopWeb(web: WebMode | null): Promise<void> {
   await new Promise<void>((resolve) => {
     web.child.once('exit', () => resolve());
     web.child.kill('SIGTERM');
-  });
-}
-
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 }
