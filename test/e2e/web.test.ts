@@ -3,13 +3,14 @@
  * (test/helpers/browser.ts finds one) driven by playwright-core, elements found by role and accessible name. Tiny random models and a few KB of text keep
  * it short on two cores. Screenshots go to out/e2e/; with UPDATE_SCREENSHOTS=1 also to docs/screenshots/.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2eBrowser, launchBrowser } from '../helpers/browser.js';
+import { startWeb as startWebMode, stopWeb as stopWebMode, type WebMode } from '../helpers/web-mode.js';
 import { sampleText, tempDir, writeTinyModel } from '../helpers/tiny-models.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -20,7 +21,7 @@ const kjv = join(root, 'assets', 'corpus', 'kjv.txt');
 
 const work = tempDir('ttt-e2e-');
 const dataDir = join(work.dir, 'data');
-let server: { child: ChildProcess; url: string } | null = null;
+let server: WebMode | null = null;
 let browser: Browser;
 let page: Page;
 let modelA: string, modelB: string, book: string;
@@ -29,33 +30,13 @@ const modelC = join(work.dir, 'ttt-mlp-tiny');
 const modelD = join(work.dir, 'transformer-tiny');
 let initModels: Promise<unknown>;
 
-/** Starts `npm run web`'s script and resolves with the one line it prints. */
-async function startWeb(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, '--model', modelA, '--model', modelB, '--book', join(work.dir, 'sample.txt')], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /^Workbench ready: (http:\/\/127\.0\.0\.1:\d+\/\?token=\w+)\n$/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`web mode exited with ${code}: ${err || out}`)));
-  });
-  return { child, url };
-}
+/** Web mode on the test's data folder with the two shipped tiny models and the sample book. */
+const startWeb = () => startWebMode(dataDir, [modelA, modelB], join(work.dir, 'sample.txt'));
 
 async function stopWeb(): Promise<void> {
-  if (!server) return;
-  const { child } = server;
+  const running = server;
   server = null;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+  await stopWebMode(running);
 }
 
 async function screenshot(name: string): Promise<void> {
