@@ -204,6 +204,14 @@ export const TokenWindow = z.object({
 });
 export type TokenWindow = z.infer<typeof TokenWindow>;
 
+/** The Comparison table's byte-offset ranges, the TTT paper's picture of context use: early, short, medium, long. */
+export const comparisonRanges = [
+  { label: '0–1k', start: 0, end: 1024 },
+  { label: '1k–8k', start: 1024, end: 8192 },
+  { label: '8k–64k', start: 8192, end: 65_536 },
+  { label: '64k+', start: 65_536, end: null },
+] as const;
+
 export const Comparison = z.object({
   book: z.object({ name: z.string(), sha256: z.string(), bytes: z.number().int() }),
   /** Byte-offset ranges of the table, e.g. 0–1k = bytes [0, 1024); `end` null for the open last range. */
@@ -252,6 +260,18 @@ export type MinMaxBins = z.infer<typeof MinMaxBins>;
 export const TokenBinning = z.enum(['smoothed', 'raw']);
 export type TokenBinning = z.infer<typeof TokenBinning>;
 
+/** A model's bits per byte by byte offset into the book (the Comparison tab): curve bins and position-range sums. */
+export const ByteAggregates = z.object({
+  /** NLL (nats, column `nll`) and bytes (column `bytes`) in log-spaced bins of byte offset over the whole book. */
+  curve: LogBins,
+  totalNll: z.number(),
+  totalBytes: z.number(),
+  /** Per range of `Comparison.ranges`: summed NLL and bytes. */
+  rangeNll: z.array(z.number()),
+  rangeBytes: z.array(z.number()),
+});
+export type ByteAggregates = z.infer<typeof ByteAggregates>;
+
 export const ModelAggregates = z.object({
   model: z.string(),
   /** Per-token NLL (nats, column `nll`) and UTF-8 bytes (column `bytes`) in log-spaced position bins. */
@@ -262,6 +282,8 @@ export const ModelAggregates = z.object({
   hiddenState: z.array(MinMaxBins),
   /** Per layer: the state summary (column `value`: Mamba SSM norm, KV-cache bytes) as min/max. */
   modelState: z.array(MinMaxBins),
+  /** Bits per byte by byte offset; absent for a model whose book size was not known. */
+  byteOffsets: ByteAggregates.optional(),
 });
 export type ModelAggregates = z.infer<typeof ModelAggregates>;
 

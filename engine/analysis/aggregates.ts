@@ -6,159 +6,20 @@
  * small updates a second instead of re-reading result files. A finished run read back from disk is fed through the
  * same code (`aggregatesFromRun`), so a live chart and the reopened run agree exactly.
  */
-import type { LogBins, MinMaxBins, ModelAggregates, RunAggregates, RunManifest, RunModel, TokenBinning } from '../protocol.js';
-import { type NumericColumn, readColumns } from './column-cache.js';
 import { join } from 'node:path';
-
-type Values = ArrayLike<number>;
+import type { LogBins, MinMaxBins, ModelAggregates, RunAggregates, RunManifest, RunModel, TokenBinning } from '../protocol.js';
+import { ByteOffsetAccumulator, comparisonCurveBins, firstPredictedOffset, offsetEdges } from './byte-offsets.js';
+import { type NumericColumn, readColumns } from './column-cache.js';
+import { LogBinAccumulator, logBinEdges, MinMaxAccumulator, type Values } from './log-bins.js';
 
 /** Bins per curve, and the narrowest a smoothed per-token bin may be (so no early bin rests on a few tokens). */
 export const binCounts = { smoothed: 40, raw: 800, innerLoop: 400, minmax: 1000 } as const;
 const smoothedMinWidth = 64;
 
-/**
- * Edges e₀ = 1 < e₁ < … < eₙ = total + 1 of about `bins` log-spaced bins over positions [1, total]; bin k holds
- * positions [eₖ, eₖ₊₁). Edges closer than `minWidth` to the previous one are dropped, so the first bins are wide.
- */
-export function logBinEdges(total: number, bins: number, minWidth = 1): Float64Array {
-  const end = Math.max(2, total + 1);
-  const edges = [1];
-  for (let k = 1; k < bins; k++) {
-    const e = Math.round(Math.exp((Math.log(end) * k) / bins));
-    if (e - edges[edges.length - 1] >= minWidth && end - e >= minWidth) edges.push(e);
-  }
-  edges.push(end);
-  return Float64Array.from(edges);
-}
-
-/** Index of the bin holding x: the last k with edges[k] ≤ x, clamped to the bins there are. */
-function binOf(edges: Float64Array, x: number, hint: number): number {
-  const last = edges.length - 2;
-  let k = Math.min(Math.max(hint, 0), last);
-  if (x < edges[k]) k = 0; // positions only move forward in a stream; a restart searches from the start
-  while (k < last && x >= edges[k + 1]) k++;
-  return k;
-}
-
-/** Tracks the lowest and highest bin touched since the last `take`. */
-class DirtyRange {
-  lo = Infinity;
-  hi = -Infinity;
-  mark(k: number): void {
-    if (k < this.lo) this.lo = k;
-    if (k > this.hi) this.hi = k;
-  }
-  /** The bins touched, then forgets them; `all` gives every bin (of `n`) that holds something. */
-  take(n: number, all: boolean): [number, number] {
-    const range: [number, number] = all ? [0, n - 1] : [this.lo, this.hi];
-    this.lo = Infinity;
-    this.hi = -Infinity;
-    return range;
-  }
-}
-
-/** Sums and counts per column in fixed log-spaced bins (means are sum / count; NaN values are left out). */
-export class LogBinAccumulator {
-  private readonly sum: Record<string, Float64Array>;
-  private readonly count: Record<string, Float64Array>;
-  private readonly first: Float64Array;
-  private readonly last: Float64Array;
-  private readonly dirty = new DirtyRange();
-  private cursor = 0;
-
-  constructor(readonly edges: Float64Array, readonly columns: readonly string[]) {
-    const n = edges.length - 1;
-    this.sum = Object.fromEntries(columns.map((c) => [c, new Float64Array(n)]));
-    this.count = Object.fromEntries(columns.map((c) => [c, new Float64Array(n)]));
-    this.first = new Float64Array(n).fill(NaN);
-    this.last = new Float64Array(n).fill(NaN);
-  }
-
-  /** Adds rows at positions `x` (non-decreasing), one value per row in each named column. */
-  add(x: Values, values: Readonly<Record<string, Values>>): void {
-    for (let i = 0; i < x.length; i++) {
-      const k = (this.cursor = binOf(this.edges, x[i], this.cursor));
-      if (!(this.first[k] <= x[i])) this.first[k] = x[i];
-      if (!(this.last[k] >= x[i])) this.last[k] = x[i];
-      for (const c of this.columns) {
-        const v = values[c][i];
-        if (v === v) {
-          this.sum[c][k] += v;
-          this.count[c][k]++;
-        }
-      }
-      this.dirty.mark(k);
-    }
-  }
-
-  /** The bins changed since the last call (every filled bin with `all`). */
-  take(all = false): LogBins {
-    const [lo, hi] = this.dirty.take(this.first.length, all);
-    const out: LogBins = { index: [], x: [], sum: {}, count: {} };
-    for (const c of this.columns) [out.sum[c], out.count[c]] = [[], []];
-    for (let k = lo; k <= hi; k++) {
-      if (!(this.first[k] >= 0)) continue;
-      out.index.push(k);
-      out.x.push(Math.sqrt(Math.max(1, this.first[k]) * Math.max(1, this.last[k])));
-      for (const c of this.columns) {
-        out.sum[c].push(this.sum[c][k]);
-        out.count[c].push(this.count[c][k]);
-      }
-    }
-    return out;
-  }
-}
-
-/** Per column, each bin's min and max and which came first, in `bins` equal bins of positions [0, total]. */
-export class MinMaxAccumulator {
-  private readonly min: Record<string, Float64Array>;
-  private readonly max: Record<string, Float64Array>;
-  private readonly argMin: Record<string, Float64Array>;
-  private readonly argMax: Record<string, Float64Array>;
-  private readonly x0: Float64Array;
-  private readonly x1: Float64Array;
-  private readonly dirty = new DirtyRange();
-
-  constructor(readonly total: number, readonly bins: number, readonly columns: readonly string[]) {
-    const make = (fill: number) => Object.fromEntries(columns.map((c) => [c, new Float64Array(bins).fill(fill)]));
-    [this.min, this.max, this.argMin, this.argMax] = [make(Infinity), make(-Infinity), make(0), make(0)];
-    this.x0 = new Float64Array(bins).fill(NaN);
-    this.x1 = new Float64Array(bins).fill(NaN);
-  }
-
-  add(x: Values, values: Readonly<Record<string, Values>>): void {
-    const scale = this.bins / (this.total + 1);
-    for (let i = 0; i < x.length; i++) {
-      const k = Math.min(this.bins - 1, Math.max(0, Math.floor(x[i] * scale)));
-      if (!(this.x0[k] <= x[i])) this.x0[k] = x[i];
-      if (!(this.x1[k] >= x[i])) this.x1[k] = x[i];
-      for (const c of this.columns) {
-        const v = values[c][i];
-        if (v < this.min[c][k]) [this.min[c][k], this.argMin[c][k]] = [v, x[i]];
-        if (v > this.max[c][k]) [this.max[c][k], this.argMax[c][k]] = [v, x[i]];
-      }
-      this.dirty.mark(k);
-    }
-  }
-
-  take(all = false): MinMaxBins {
-    const [lo, hi] = this.dirty.take(this.bins, all);
-    const out: MinMaxBins = { index: [], x0: [], x1: [], first: {}, second: {} };
-    for (const c of this.columns) [out.first[c], out.second[c]] = [[], []];
-    for (let k = lo; k <= hi; k++) {
-      if (!(this.x0[k] >= 0)) continue;
-      out.index.push(k);
-      out.x0.push(this.x0[k]);
-      out.x1.push(this.x1[k]);
-      for (const c of this.columns) {
-        // NaN-only bins keep ±Infinity: JSON would turn those into null, so send NaN's stand-in as null too
-        const [a, b] = this.argMin[c][k] <= this.argMax[c][k] ? [this.min[c][k], this.max[c][k]] : [this.max[c][k], this.min[c][k]];
-        out.first[c].push(Number.isFinite(a) ? a : NaN);
-        out.second[c].push(Number.isFinite(b) ? b : NaN);
-      }
-    }
-    return out;
-  }
+/** Where a model's tokens fall in the book's bytes: the book's length and the model's tokenizer. */
+export interface BookBytes {
+  readonly bytes: number;
+  readonly tokenizer: string;
 }
 
 /** Columns of each per-layer series, as stored in the model's Arrow files (run-store.ts names the files). */
@@ -170,16 +31,21 @@ export class ModelAggregator {
   readonly innerLoop: LogBinAccumulator[] = [];
   readonly hiddenState: MinMaxAccumulator[] = [];
   readonly modelState: MinMaxAccumulator[] = [];
+  /** Bits per byte by byte offset (the Comparison tab), when the book's size is known. */
+  readonly byteOffsets: ByteOffsetAccumulator | null;
 
-  constructor(readonly model: string, readonly tokensTotal: number, readonly layers: number) {
+  constructor(readonly model: string, readonly tokensTotal: number, readonly layers: number, book?: BookBytes) {
     this.tokens = {
       smoothed: new LogBinAccumulator(logBinEdges(tokensTotal, binCounts.smoothed, smoothedMinWidth), ['nll', 'bytes']),
       raw: new LogBinAccumulator(logBinEdges(tokensTotal, binCounts.raw), ['nll', 'bytes']),
     };
+    this.byteOffsets = book ? new ByteOffsetAccumulator(offsetEdges(1, book.bytes + 1, comparisonCurveBins), firstPredictedOffset(book.tokenizer)) : null;
   }
 
+  /** The next rows of the book, in order (the byte offsets are counted from them). */
   addTokens(position: Values, nll: Values, bytes: Values): void {
     for (const binning of ['smoothed', 'raw'] as const) this.tokens[binning].add(position, { nll, bytes });
+    this.byteOffsets?.add(nll, bytes);
   }
 
   /** Inner-loop rows of one layer: init, before, after per row; the reduction each update achieves is derived here. */
@@ -205,6 +71,7 @@ export class ModelAggregator {
       innerLoop: Array.from(this.innerLoop, (a) => a?.take(all) ?? emptyLogBins()),
       hiddenState: Array.from(this.hiddenState, (a) => a?.take(all) ?? emptyMinMaxBins()),
       modelState: Array.from(this.modelState, (a) => a?.take(all) ?? emptyMinMaxBins()),
+      ...(this.byteOffsets ? { byteOffsets: this.byteOffsets.take(all) } : {}),
     };
   }
 }
@@ -218,9 +85,9 @@ export class RunAggregator {
 
   constructor(readonly runId: string) {}
 
-  model(key: string, tokensTotal: number, layers: number): ModelAggregator {
+  model(key: string, tokensTotal: number, layers: number, book?: BookBytes): ModelAggregator {
     let m = this.models.get(key);
-    if (!m) this.models.set(key, (m = new ModelAggregator(key, tokensTotal, layers)));
+    if (!m) this.models.set(key, (m = new ModelAggregator(key, tokensTotal, layers, book)));
     return m;
   }
 
@@ -274,7 +141,7 @@ async function replayModel(runDir: string, model: RunModel, aggregator: ModelAgg
 export async function aggregatesFromRun(runDir: string, manifest: RunManifest): Promise<RunAggregates> {
   const run = new RunAggregator(manifest.id);
   for (const model of manifest.models) {
-    const aggregator = run.model(model.key, model.tokensTotal, model.layers);
+    const aggregator = run.model(model.key, model.tokensTotal, model.layers, { bytes: manifest.book.bytes, tokenizer: model.tokenizer });
     try {
       await replayModel(runDir, model, aggregator);
     } catch {

@@ -13,6 +13,7 @@ import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-mod
 import { analyzeBook } from './analyze.js';
 import { readSeries } from './run-store.js';
 import { aggregatesFromRun, type RunAggregator } from './aggregates.js';
+import { compareRuns, rowOf } from './comparison.js';
 
 const work = tempDir();
 let backend: BackendInfo;
@@ -200,6 +201,15 @@ describe('analyzeBook', () => {
     expect(live.models[2].modelState).toHaveLength(2);
     const sum = ttt0.tokens.smoothed.sum.nll.reduce((a, b) => a + b, 0);
     expect(sum / Math.LN2 / ttt0.tokens.smoothed.sum.bytes.reduce((a, b) => a + b, 0)).toBeCloseTo(manifest.models[0].bitsPerByte!, 9);
+    // the Comparison tab of the live run (from its byte-offset sums) shows what getComparison reads from the files
+    const compared = await compareRuns(() => runDir, async () => manifest, { runIds: [manifest.id] });
+    live.models.forEach((m, i) => {
+      const { figures, curve } = rowOf(m.byteOffsets!);
+      const { bytes, bitsPerByte, ranges } = compared.rows[i];
+      expect(figures).toEqual({ bytes, bitsPerByte, ranges });
+      expect(curve).toEqual({ x: compared.curves[i].x, y: compared.curves[i].y });
+      expect(bitsPerByte).toBe(manifest.models[i].bitsPerByte);
+    });
   });
 
   it('runs a Transformer within its trained context by default, and says so', async () => {

@@ -147,7 +147,8 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
   };
   await writeManifest(runDir, manifest);
   const aggregates = new RunAggregator(runId);
-  for (const m of manifest.models) aggregates.model(m.key, m.tokensTotal, m.layers); // in the run's model order
+  const bookBytes = (m: RunModel) => ({ bytes: manifest.book.bytes, tokenizer: m.tokenizer });
+  for (const m of manifest.models) aggregates.model(m.key, m.tokensTotal, m.layers, bookBytes(m)); // in the run's model order
   options.onStart?.(runId, runDir, aggregates);
 
   // one manifest write at a time, the latest state winning: models finish chunks concurrently
@@ -184,7 +185,7 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
       const outcome = await streamModel({
         pipeline, model: loaded, ids, bytes, runDir, entry, runId, depth,
         chunkTokens, innerLoop: innerLoop && plan.description.innerLoop, snapshots: options.snapshots ?? 32, signal: options.signal,
-        aggregator: aggregates.model(entry.key, entry.tokensTotal, entry.layers),
+        aggregator: aggregates.model(entry.key, entry.tokensTotal, entry.layers, bookBytes(entry)),
         admit: (end) => schedule.admit(i, end),
         onChunk: (done, bitsPerByte, patch) => {
           if (done > 0) {

@@ -5,19 +5,12 @@
  * byte-level models, byte offset and token position are the same number).
  */
 import { workbenchError } from '../core/errors.js';
-import type { MethodParams, MethodResult, RunManifest } from '../protocol.js';
+import { type ByteAggregates, comparisonRanges, type MethodParams, type MethodResult, type RunManifest } from '../protocol.js';
+import { bitsPerByteOf, ByteOffsetAccumulator, comparisonCurveBins, firstPredictedOffset, offsetEdges } from './byte-offsets.js';
 import { readColumns } from './column-cache.js';
 import { modelFile } from './run-store.js';
 
-/** The TTT paper's picture of context use: early, short, medium and long context. */
-export const comparisonRanges = [
-  { label: '0–1k', start: 0, end: 1024 },
-  { label: '1k–8k', start: 1024, end: 8192 },
-  { label: '8k–64k', start: 8192, end: 65_536 },
-  { label: '64k+', start: 65_536, end: null },
-] as const;
-
-const defaultCurvePoints = 60;
+const defaultCurvePoints = comparisonCurveBins;
 
 type Comparison = MethodResult<'getComparison'>;
 
@@ -34,49 +27,16 @@ export async function compareRuns(
   }
   const rows: Comparison['rows'] = [];
   const curves: Comparison['curves'] = [];
-  const curveStart = Math.max(1, params.start ?? 1);
-  const curveEnd = params.end ?? book.bytes + 1;
-  const bins = params.points ?? defaultCurvePoints;
-  const step = (Math.log(Math.max(curveStart + 1, curveEnd)) - Math.log(curveStart)) / bins;
+  const edges = offsetEdges(params.start ?? 1, params.end ?? book.bytes + 1, params.points ?? defaultCurvePoints);
   for (const manifest of manifests) {
     for (const model of manifest.models) {
       if (!model.files.nll || model.predictedTokens < 1) continue;
-      const { columns, rows: count } = await readColumns(modelFile(runDirOf(manifest.id), manifest, model, 'nll', 'per-token'));
-      const { nll, bytes } = columns;
-      const rangeNll = new Float64Array(comparisonRanges.length);
-      const rangeBytes = new Float64Array(comparisonRanges.length);
-      const binNll = new Float64Array(bins);
-      const binBytes = new Float64Array(bins);
-      let totalNll = 0, totalBytes = 0;
-      // the first token is never predicted: its bytes (1 for byte-level; none for a BOS) start the offsets
-      let offset = model.tokenizer === 'bytes' ? 1 : 0;
-      for (let r = 0; r < count; r++) {
-        const v = nll[r], b = bytes[r];
-        totalNll += v;
-        totalBytes += b;
-        let k = comparisonRanges.length - 1;
-        while (k > 0 && offset < comparisonRanges[k].start) k--;
-        rangeNll[k] += v;
-        rangeBytes[k] += b;
-        if (offset >= curveStart && offset < curveEnd) {
-          const bin = Math.min(bins - 1, Math.floor((Math.log(offset) - Math.log(curveStart)) / step));
-          binNll[bin] += v;
-          binBytes[bin] += b;
-        }
-        offset += b;
-      }
-      const bpb = (n: number, b: number) => (b > 0 ? n / Math.LN2 / b : null);
-      rows.push({
-        runId: manifest.id, model: model.key, name: model.name, architecture: model.architecture, tokenizer: model.tokenizer, status: model.status,
-        bytes: totalBytes, bitsPerByte: bpb(totalNll, totalBytes), ranges: comparisonRanges.map((_, k) => bpb(rangeNll[k], rangeBytes[k])),
-      });
-      const x: number[] = [], y: number[] = [];
-      for (let k = 0; k < bins; k++) {
-        if (binBytes[k] === 0) continue;
-        x.push(curveStart * Math.exp((k + 0.5) * step));
-        y.push(binNll[k] / Math.LN2 / binBytes[k]);
-      }
-      curves.push({ runId: manifest.id, model: model.key, name: model.name, x, y });
+      const { columns } = await readColumns(modelFile(runDirOf(manifest.id), manifest, model, 'nll', 'per-token'));
+      const sums = new ByteOffsetAccumulator(edges, firstPredictedOffset(model.tokenizer));
+      sums.add(columns.nll, columns.bytes);
+      const row = rowOf(sums.take(true));
+      rows.push({ runId: manifest.id, model: model.key, name: model.name, architecture: model.architecture, tokenizer: model.tokenizer, status: model.status, ...row.figures });
+      curves.push({ runId: manifest.id, model: model.key, name: model.name, ...row.curve });
     }
   }
   return {
@@ -84,5 +44,21 @@ export async function compareRuns(
     ranges: comparisonRanges.map((r) => ({ label: r.label, start: r.start, end: r.end })),
     rows,
     curves,
+  };
+}
+
+/** A comparison row's figures and curve from one model's byte-offset sums (a live run's come from its aggregates). */
+export function rowOf(sums: ByteAggregates): { figures: Pick<Comparison['rows'][number], 'bytes' | 'bitsPerByte' | 'ranges'>; curve: { x: number[]; y: number[] } } {
+  const { curve } = sums;
+  const x: number[] = [], y: number[] = [];
+  curve.index.forEach((_, i) => {
+    const v = bitsPerByteOf(curve.sum.nll[i], curve.sum.bytes[i]);
+    if (v === null) return;
+    x.push(curve.x[i]);
+    y.push(v);
+  });
+  return {
+    figures: { bytes: sums.totalBytes, bitsPerByte: bitsPerByteOf(sums.totalNll, sums.totalBytes), ranges: sums.rangeNll.map((n, k) => bitsPerByteOf(n, sums.rangeBytes[k])) },
+    curve: { x, y },
   };
 }

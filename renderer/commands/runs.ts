@@ -1,13 +1,13 @@
 /** Starting, cancelling and looking at runs; keeping the run list in step with the engine's notifications. */
 import type { NotificationName, NotificationParams } from '../../engine/protocol.js';
 import { clearBlocks } from '../series/tokens.js';
-import { resetAnalysis, useAnalysisStore } from '../stores/analysis.js';
+import { resetAnalysis } from '../stores/analysis.js';
 import { useDocumentsStore } from '../stores/documents.js';
 import { addQueuedRun, applyProgress, patchManifest, setManifest, setRunStatus, setRuns, useRunsStore } from '../stores/runs.js';
 import { useSettingsStore } from '../stores/settings.js';
 import { showBanner, showRun, showScreen, useViewStore } from '../stores/view.js';
 import { loadTab } from './analysis.js';
-import { loadComparison } from './comparison.js';
+import { followLiveComparison } from './comparison.js';
 import { attempt, request } from './engine.js';
 import { receiveRunData, watchRun } from './live.js';
 
@@ -67,10 +67,6 @@ export async function openRun(runId: string): Promise<void> {
   await loadRun(runId);
 }
 
-/** The comparison re-reads result files, so a live run refreshes it only this often (the charts need no reads). */
-const comparisonRefreshMs = 3000;
-let lastComparison = 0;
-
 /** Model statuses a run's last progress had, to notice a model starting or ending. */
 const statusesOf = (runId: string) => useRunsStore.getState().progress[runId]?.models.map((m) => m.status).join() ?? '';
 
@@ -87,12 +83,11 @@ export function handleNotification<N extends NotificationName>(method: N, params
       if (progress.runId === viewed) void loadRun(progress.runId);
     } else if (progress.runId === viewed && !useRunsStore.getState().manifests[viewed]) {
       void loadRun(progress.runId);
-    } else if (progress.runId === viewed && useAnalysisStore.getState().tab === 'comparison' && Date.now() - lastComparison > comparisonRefreshMs) {
-      lastComparison = Date.now();
-      void loadComparison();
     }
   } else if (method === 'runData') {
-    receiveRunData(params as NotificationParams<'runData'>);
+    const update = params as NotificationParams<'runData'>;
+    receiveRunData(update);
+    followLiveComparison(update.runId);
   } else if (method === 'runFinished') {
     const { runId, status } = params as NotificationParams<'runFinished'>;
     setRunStatus(runId, status);

@@ -4,7 +4,7 @@
  * zustand (they change a few times a second while a run streams); charts are drawn from them through the
  * functions below, which only turn sums into the unit asked for.
  */
-import type { LogBins, MinMaxBins, ModelAggregates, RunAggregates, TokenBinning } from '../../engine/protocol.js';
+import type { ByteAggregates, LogBins, MinMaxBins, ModelAggregates, RunAggregates, TokenBinning } from '../../engine/protocol.js';
 
 /** Bins by index: x is NaN where a bin holds nothing yet. */
 interface LogTable {
@@ -20,11 +20,16 @@ interface MinMaxTable {
   second: Record<string, number[]>;
 }
 
+interface ByteTable extends Omit<ByteAggregates, 'curve'> {
+  curve: LogTable;
+}
+
 interface ModelTables {
   tokens: Record<TokenBinning, LogTable>;
   innerLoop: LogTable[];
   hiddenState: MinMaxTable[];
   modelState: MinMaxTable[];
+  byteOffsets?: ByteTable;
 }
 
 const runs = new Map<string, Map<string, ModelTables>>();
@@ -62,6 +67,10 @@ function mergeModel(tables: ModelTables | undefined, m: ModelAggregates): ModelT
   m.innerLoop.forEach((bins, layer) => (t.innerLoop[layer] = mergeLog(t.innerLoop[layer], bins)));
   m.hiddenState.forEach((bins, layer) => (t.hiddenState[layer] = mergeMinMax(t.hiddenState[layer], bins)));
   m.modelState.forEach((bins, layer) => (t.modelState[layer] = mergeMinMax(t.modelState[layer], bins)));
+  if (m.byteOffsets) {
+    const { curve, ...totals } = m.byteOffsets;
+    t.byteOffsets = { ...totals, curve: mergeLog(t.byteOffsets?.curve, curve) };
+  }
   return t;
 }
 
@@ -151,4 +160,29 @@ export function extremesCurve(runId: string, model: string, series: 'hiddenState
     y.push(t.first[column][k], t.second[column][k]);
   });
   return { x: Float64Array.from(x), y: Float64Array.from(y), rows: x.length / 2 };
+}
+
+/** One model's bits per byte by byte offset (the Comparison tab): overall, per position range, and the curve. */
+export interface ByteOffsetFigures {
+  readonly bytes: number;
+  readonly bitsPerByte: number | null;
+  readonly ranges: (number | null)[];
+  readonly x: number[];
+  readonly y: number[];
+}
+
+const bitsPerByte = (nll: number, bytes: number) => (bytes > 0 ? tokenValue('bitsPerByte', nll, 1, bytes) : null);
+
+/** A model's byte-offset figures from its aggregates, or null when the engine kept none. */
+export function byteOffsetFigures(runId: string, model: string): ByteOffsetFigures | null {
+  const t = tables(runId, model)?.byteOffsets;
+  if (!t) return null;
+  const x: number[] = [], y: number[] = [];
+  t.curve.x.forEach((bx, k) => {
+    const v = bitsPerByte(t.curve.sum.nll?.[k] ?? 0, t.curve.sum.bytes?.[k] ?? 0);
+    if (!(bx === bx) || v === null) return;
+    x.push(bx);
+    y.push(v);
+  });
+  return { bytes: t.totalBytes, bitsPerByte: bitsPerByte(t.totalNll, t.totalBytes), ranges: t.rangeNll.map((n, k) => bitsPerByte(n, t.rangeBytes[k])), x, y };
 }

@@ -1,7 +1,8 @@
 /**
  * A run seen while it streams, end to end (web mode, Debian's Chromium): the first run of an empty app opens itself;
- * its perplexity and inner-loop curves grow as the engine pushes updates; a chart zooms while the run goes on; and
- * the final curves and figures equal those of the same run read back from disk after the engine restarts.
+ * its perplexity, inner-loop and comparison curves grow as the engine pushes updates; a chart zooms while the run
+ * goes on; and the final curves and figures equal those of the same run read back from disk after the engine
+ * restarts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,6 +67,14 @@ describe.skipIf(browserChoice.skip)('a live run, end to end', () => {
     await expect.poll(() => traces(inner).count(), { timeout: 30_000 }).toBe(3);
     const innerRows = await rowsOf(inner);
     await expect.poll(() => rowsOf(inner), { timeout: 30_000, interval: 200 }).toBeGreaterThan(innerRows);
+
+    // the Comparison tab follows the run from its pushed aggregates (bits per byte by byte offset)
+    await page.getByRole('tab', { name: 'Comparison' }).click();
+    const comparison = region('Bits per byte along the book');
+    await expect.poll(() => traces(comparison).count(), { timeout: 30_000 }).toBe(2);
+    const comparedBytes = await rowsOf(comparison);
+    await expect.poll(() => rowsOf(comparison), { timeout: 30_000, interval: 200 }).toBeGreaterThan(comparedBytes);
+    expect(await page.getByRole('table', { name: 'Bits per byte by position range' }).locator('tbody tr').count()).toBe(2);
 
     // back on the chart: a zoom while the run goes on is refined from the stored rows, and resetting the axes
     // returns to the whole, live curve
