@@ -162,6 +162,16 @@ describe('analyzeBook', () => {
     expect(readArrow(join(work.dir, 'run-crash', manifest.models[0].files.nll)).numRows).toBeGreaterThanOrEqual(64);
   });
 
+  it('starts at most one stage worker per layer, however many stages are asked for', async () => {
+    const asked: (number | undefined)[] = [];
+    const { manifest } = await analyzeBook({
+      book, models: [ttt], runDir: join(work.dir, 'run-stages'), backend, stages: 64, chunkTokens: 64, maxTokens: 128,
+      startPipeline: (options) => (asked.push(options.stages), StagePipeline.start(options)),
+    });
+    expect(asked).toEqual([manifest.models[0].layers]);
+    expect(manifest.models[0].stages).toHaveLength(manifest.models[0].layers);
+  });
+
   it('fails a model whose loss is not a number, alone, keeping what it computed before', async () => {
     const broken = writeTinyModel(work.dir, 'ttt-linear', 'nan-weights');
     const weights = join(broken, 'model.safetensors');

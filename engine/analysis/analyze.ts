@@ -175,7 +175,8 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
     let pipeline: StagePipeline | null = null;
     try {
       if (options.signal?.aborted) throw new Cancelled();
-      pipeline = await (options.startPipeline ?? StagePipeline.start)({ backend: options.backend.name, stages });
+      // more workers than layers would idle (and cost ~50 MB each): a model gets at most one per layer
+      pipeline = await (options.startPipeline ?? StagePipeline.start)({ backend: options.backend.name, stages: Math.min(stages, plan.description.layers) });
       // the window is a Transformer setting: recurrent models carry fixed-size state and take none
       const loaded = await pipeline.load(plan.dir, plan.attention.window !== null ? { window: plan.attention.window } : {});
       schedule.setStatus(i, 'running');
