@@ -12,7 +12,7 @@
  * Options: --data DIR (default out/large-run/data), --book FILE (default assets/corpus/kjv.txt), --fresh,
  * --max-tokens N (a shorter run, for trying the script out).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { analyzeBook } from '../engine/analysis/analyze.js';
 import { engineVersions } from '../engine/cli/analyze.js';
 import { selectBackend } from '../engine/core/backend.js';
 import { findBrowser, launchBrowser } from '../test/helpers/browser.js';
+import { startWeb, stopWeb } from '../test/helpers/web-mode.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -63,22 +64,6 @@ async function analyse(): Promise<void> {
   log(`analysis ${manifest.status}: ${m.tokensDone.toLocaleString('en-US')} tokens in ${((performance.now() - started) / 1000).toFixed(0)} s, ${m.bitsPerByte?.toFixed(3)} bits/byte`);
 }
 
-async function startWeb(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, '--model', modelDir, '--book', book], {
-    cwd: root, stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /Workbench ready: (\S+)\n/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`web mode exited with ${code}`)));
-  });
-  return { child, url };
-}
-
 /** Milliseconds until `ready` holds, polling every animation frame in the page. */
 async function timeUntil(page: Page, start: number, ready: () => Promise<boolean>, timeoutMs = 120_000): Promise<number> {
   while (!(await ready())) {
@@ -89,7 +74,7 @@ async function timeUntil(page: Page, start: number, ready: () => Promise<boolean
 }
 
 async function measureUi(): Promise<void> {
-  const web = await startWeb();
+  const web = await startWeb(dataDir, [modelDir], book);
   const browser = await launchBrowser(findBrowser());
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -146,7 +131,7 @@ async function measureUi(): Promise<void> {
     await page.screenshot({ path: join(root, 'out', 'large-run', 'tokens.png') });
   } finally {
     await browser.close();
-    web.child.kill('SIGTERM');
+    await stopWeb(web);
   }
 }
 

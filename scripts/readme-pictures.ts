@@ -13,7 +13,6 @@
  * Options: --tokens N, --data DIR (default out/readme-pictures), --out DIR (default docs/screenshots), --fresh.
  * The whole book (952,924 tokens) takes about half an hour on a 2-core machine: `--tokens 952924`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +22,7 @@ import { analyzeBook } from '../engine/analysis/analyze.js';
 import { engineVersions } from '../engine/cli/analyze.js';
 import { selectBackend } from '../engine/core/backend.js';
 import { findBrowser, launchBrowser } from '../test/helpers/browser.js';
+import { startWeb, stopWeb } from '../test/helpers/web-mode.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -60,21 +60,6 @@ async function analyse(): Promise<void> {
     },
   });
   for (const m of manifest.models) log(`${m.name}: ${m.bitsPerByte?.toFixed(3)} bits/byte over ${m.tokensDone.toLocaleString('en-US')} tokens`);
-}
-
-async function startWeb(): Promise<{ child: ChildProcess; url: string }> {
-  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, '--book', book, ...models.flatMap((m) => ['--model', m])];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /Workbench ready: (\S+)\n/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`web mode exited with ${code}`)));
-  });
-  return { child, url };
 }
 
 /** Picks the option whose text starts with `text` in the select labelled `label`. */
@@ -162,11 +147,11 @@ async function main(): Promise<void> {
     log(`analysing the first ${tokens.toLocaleString('en-US')} tokens of ${book} with ${models.length} models`);
     await analyse();
   }
-  const web = await startWeb();
+  const web = await startWeb(dataDir, models, book);
   try {
     await pictures(web.url);
   } finally {
-    web.child.kill('SIGTERM');
+    await stopWeb(web);
   }
 }
 

@@ -22,8 +22,12 @@ interface Lane {
   readonly samples: [number, number][];
 }
 
-/** How far back the recent speed looks. */
+/**
+ * How far back the recent speed looks: at least this long, and a third of the run so far, so the time left follows a
+ * change of pace without jumping with every busy moment of the machine.
+ */
 const rateWindowSeconds = 12;
+const rateWindowShare = 1 / 3;
 /**
  * Context length at which attention costs a small model about as much as the rest of it per token; only the shape of
  * the time-left estimate for full attention depends on it (cost per token ∝ 1 + position / this).
@@ -86,7 +90,8 @@ export class SideBySide {
     lane.bitsPerByte = bitsPerByte;
     const now = this.seconds();
     lane.samples.push([now, done]);
-    while (lane.samples.length > 2 && now - lane.samples[1][0] > rateWindowSeconds) lane.samples.shift();
+    const window = Math.max(rateWindowSeconds, now * rateWindowShare);
+    while (lane.samples.length > 2 && now - lane.samples[1][0] > window) lane.samples.shift();
     this.wake();
   }
 

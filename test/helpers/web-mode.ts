@@ -9,9 +9,12 @@ export interface WebMode {
   readonly url: string;
 }
 
-/** Starts web mode with these models and book, and resolves with the URL of the one line it prints. */
-export async function startWeb(dataDir: string, models: readonly string[], book: string): Promise<WebMode> {
-  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, ...models.flatMap((m) => ['--model', m]), '--book', book];
+/**
+ * Starts web mode with these models and book (none given: the shipped ones), and resolves with the URL of the one
+ * line it prints. Also used by the scripts that time the UI (scripts/live-run.ts, large-run.ts, readme-pictures.ts).
+ */
+export async function startWeb(dataDir: string, models: readonly string[] = [], book?: string): Promise<WebMode> {
+  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, ...models.flatMap((m) => ['--model', m]), ...(book ? ['--book', book] : [])];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
