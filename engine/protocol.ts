@@ -328,6 +328,8 @@ export type CorpusRunSummary = z.infer<typeof CorpusRunSummary>;
 
 /** A model's NLL by position over the corpus: one entry per quarter-octave bin of positions [start, end). */
 export const CorpusCurve = z.object({
+  /** Where each bin is drawn: the geometric centre of its first and last position. */
+  position: z.array(z.number()),
   start: z.array(z.number().int()),
   end: z.array(z.number().int()),
   tokens: z.array(z.number()),

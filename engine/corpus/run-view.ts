@@ -43,7 +43,11 @@ export async function listCorpusRuns(root: string, isLive: (id: string) => boole
   return runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
+/** The geometric centre of positions [start, end): a bin's place on a log axis. */
+const centres = (start: readonly number[], end: readonly number[]) => start.map((s, i) => Math.sqrt(s * Math.max(s, end[i] - 1)));
+
 const curveOf = (bins: readonly CorpusBin[]): CorpusCurve => ({
+  position: centres(bins.map((b) => b.start), bins.map((b) => b.end)),
   start: bins.map((b) => b.start), end: bins.map((b) => b.end), tokens: bins.map((b) => b.tokens), documents: bins.map((b) => b.documents),
   meanNll: bins.map((b) => finite(b.meanNll)), standardError: bins.map((b) => finite(b.standardError)),
   ciLow: bins.map((b) => finite(b.ciLow)), ciHigh: bins.map((b) => finite(b.ciHigh)),
@@ -65,13 +69,14 @@ async function fromArrow(dir: string, model: CorpusManifest['models'][number]): 
   const bins = await readArrow(join(dir, model.files.bins));
   const docs = await readArrow(join(dir, model.files.documents));
   const nullable = (name: string) => numbers(bins, name).map(finite);
+  const start = numbers(bins, 'bin_start'), end = numbers(bins, 'bin_end');
   const bpb = numbers(docs, 'bits_per_byte');
   const tokens = numbers(docs, 'tokens'), bytes = numbers(docs, 'bytes'), nll = numbers(docs, 'nll_sum'), seconds = numbers(docs, 'seconds');
   const names = column(docs, 'name').map(String), workers = column(docs, 'worker').map(String);
   return {
     key: model.key,
     curve: {
-      start: numbers(bins, 'bin_start'), end: numbers(bins, 'bin_end'), tokens: numbers(bins, 'tokens'), documents: numbers(bins, 'documents'),
+      position: centres(start, end), start, end, tokens: numbers(bins, 'tokens'), documents: numbers(bins, 'documents'),
       meanNll: nullable('mean_nll'), standardError: nullable('standard_error'), ciLow: nullable('ci_low'), ciHigh: nullable('ci_high'),
     },
     documents: numbers(docs, 'document').map((document, i) => ({

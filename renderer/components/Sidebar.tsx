@@ -9,14 +9,18 @@ import { type Screen, showScreen, useViewStore } from '../stores/view.js';
 const selectEngine = (s: ConnectionState) => ({ status: s.status, backend: s.backend, transport: s.transport });
 const selectActiveRuns = (s: RunsState) => s.runs.filter((r) => isActive(r.status)).length;
 
-const items: { screen: Exclude<Screen, 'run'>; label: string; icon: string }[] = [
+const items: { screen: Exclude<Screen, 'run' | 'corpusRun'>; label: string; icon: string }[] = [
   { screen: 'library', label: 'Library', icon: '▤' },
   { screen: 'models', label: 'Models', icon: '◇' },
   { screen: 'runs', label: 'Runs', icon: '▷' },
+  { screen: 'corpus', label: 'Corpus', icon: '▥' },
 ];
 
+/** The item a screen belongs to: a run's view is under Runs, a corpus run's under Corpus. */
+const itemOf = (screen: Screen) => (screen === 'run' ? 'runs' : screen === 'corpusRun' ? 'corpus' : screen);
+
 export const Sidebar = memo(function Sidebar() {
-  const screen = useViewStore((s) => (s.screen === 'run' ? 'runs' : s.screen));
+  const screen = useViewStore((s) => itemOf(s.screen));
   const activeRuns = useRunsStore(selectActiveRuns);
   const { status, backend, transport } = useConnectionStore(useShallow(selectEngine));
   return (
