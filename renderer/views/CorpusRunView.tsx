@@ -20,14 +20,15 @@ import { isActive } from '../stores/runs.js';
 import { showScreen, useViewStore } from '../stores/view.js';
 
 const selectRun = (s: CorpusState) => ({
-  runId: s.runId, run: s.run, progress: s.runId ? s.progress[s.runId] : undefined, summary: s.runs.find((r) => r.id === s.runId), pair: scatterModels(s),
+  runId: s.runId, run: s.run, progress: s.runId ? s.progress[s.runId] : undefined, summary: s.runs.find((r) => r.id === s.runId), modelA: s.modelA, modelB: s.modelB,
 });
 
 const curveCsv = { series: 'model', x: 'position', y: 'mean_nll' } as const;
 const scatterCsv = { series: 'models', x: 'bits_per_byte_a', y: 'bits_per_byte_b' } as const;
 
 export const CorpusRunView = memo(function CorpusRunView() {
-  const { runId, run, progress, summary, pair } = useCorpusStore(useShallow(selectRun));
+  const { runId, run, progress, summary, modelA, modelB } = useCorpusStore(useShallow(selectRun));
+  const pair = useMemo(() => scatterModels({ run, modelA, modelB }), [run, modelA, modelB]);
   const exporting = useViewStore((s) => s.pending.exportCorpusReport === true);
   const status = run?.manifest.status ?? summary?.status ?? 'queued';
   const names = useMemo(() => new Map(run?.manifest.models.map((m) => [m.key, m.name]) ?? []), [run]);
