@@ -76,7 +76,7 @@ const ScatterPickers = memo(function ScatterPickers({ run, pair }: { run: Corpus
         <label key={axis} className="picker-field">
           Model {axis}
           <select aria-label={`Model ${axis}`} value={pair?.[i] ?? ''} onChange={(e) => chooseScatter(axis, e.target.value)}>
-            {run.manifest.models.map((m) => <option key={m.key} value={m.key}>{m.name} ({m.architecture})</option>)}
+            {run.manifest.models.map((m) => <option key={m.key} value={m.key} title={m.architecture}>{m.name}</option>)}
           </select>
         </label>
       ))}
