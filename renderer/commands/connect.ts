@@ -29,12 +29,13 @@ export function connect(transport: EngineTransport): () => void {
     setConnectionStatus(status, detail);
     if (status === 'connected' && was !== 'connected') void loadEverything();
   });
-  const stopNotifications = transport.onNotification(handleNotification);
-  const stopCorpusNotifications = transport.onNotification(handleCorpusNotification);
+  const stopNotifications = transport.onNotification((method, params) => {
+    handleNotification(method, params);
+    handleCorpusNotification(method, params);
+  });
   return () => {
     stopStatus();
     stopNotifications();
-    stopCorpusNotifications();
     useTransport(null);
   };
 }

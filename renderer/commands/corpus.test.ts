@@ -4,13 +4,18 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
-import type { CorpusRun } from '../../engine/protocol.js';
+import type { CorpusRun, MethodName, NotificationHandler } from '../../engine/protocol.js';
+import { getSeries } from '../series/buffers.js';
+import type { EngineTransport } from '../transport/types.js';
+import { useDocumentsStore } from '../stores/documents.js';
+import { useViewStore } from '../stores/view.js';
+import { connect } from './connect.js';
 import { applyCorpusProgress, chooseScatterModel, scatterModels, setCorpusRuns, useCorpusStore } from '../stores/corpus.js';
-import { corpusTable, curveBuffers, scatterPoints } from './corpus.js';
+import { corpusCurveKey, corpusScatterKey, corpusTable, curveBuffers, evaluateCorpus, scatterPoints } from './corpus.js';
 import { corpusDocumentsCsv } from './corpus-report.js';
 
 const reset = <S>(store: StoreApi<S>) => store.setState(store.getInitialState(), true);
-beforeEach(() => reset(useCorpusStore as StoreApi<unknown>));
+beforeEach(() => [useCorpusStore, useDocumentsStore, useViewStore].forEach((store) => reset(store as StoreApi<unknown>)));
 
 const model = (key: string, name: string) => ({
   key, dir: `/m/${name}`, name, family: 'ttt', architecture: 'TTT-Linear', hash: 'abc', window: null, documentsDone: 2, documentsFailed: 0,
@@ -78,5 +83,49 @@ describe('corpus view data', () => {
     });
     expect(useCorpusStore.getState().runs[0].status).toBe('running');
     expect(useCorpusStore.getState().progress.r.workers[0].worker).toBe('local 1');
+  });
+});
+
+describe('corpus commands', () => {
+  it('start an evaluation, open its view, and draw it again when the engine pushes finished documents', async () => {
+    const calls: { method: MethodName; params: unknown }[] = [];
+    let notify: NotificationHandler = () => undefined;
+    const answers: Partial<Record<MethodName, () => unknown>> = {
+      listCorpusRuns: () => ({ runs: [] }), startCorpusEval: () => ({ runId: 'c1' }), getCorpusRun: () => run,
+    };
+    const transport: EngineTransport = {
+      kind: 'websocket',
+      async request(method, params) {
+        calls.push({ method, params });
+        const answer = answers[method];
+        if (!answer) throw new Error(`${method} failed`);
+        return answer() as never;
+      },
+      onNotification: (handler) => ((notify = handler), () => undefined),
+      onStatus: () => () => undefined,
+      close: () => undefined,
+    };
+    const stop = connect(transport);
+    useCorpusStore.setState({ path: ' /c/books ', documents: 3 });
+    useDocumentsStore.setState({ selectedModels: ['/m/a', '/m/b'] });
+    await evaluateCorpus();
+    expect(calls.find((c) => c.method === 'startCorpusEval')?.params).toEqual({ corpus: '/c/books', models: ['/m/a', '/m/b'], documents: 3 });
+    expect(useViewStore.getState().screen).toBe('corpusRun');
+    expect(useCorpusStore.getState()).toMatchObject({ runId: 'c1', run: null }); // queued: nothing to read yet
+    const progress = {
+      runId: 'c1', status: 'running' as const, done: 1, failed: 0, total: 6, tokensDone: 5, tokensPerSecond: 5, elapsedSeconds: 1, workers: [], failures: [],
+      finished: [{ ...row(0, 'd0', 1.5), model: '0-a' }],
+    };
+    notify('corpusProgress', progress);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls.filter((c) => c.method === 'getCorpusRun')).toHaveLength(1);
+    expect(useCorpusStore.getState().run).toBe(run);
+    expect(getSeries(corpusCurveKey('c1'))).toHaveLength(6);
+    expect(Array.from(getSeries(corpusScatterKey('c1'))[0].x)).toEqual([1.5]);
+    // progress with nothing newly finished reads nothing again
+    notify('corpusProgress', { ...progress, finished: [] });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls.filter((c) => c.method === 'getCorpusRun')).toHaveLength(1);
+    stop();
   });
 });
