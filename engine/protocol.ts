@@ -563,6 +563,18 @@ export const methods = {
     }).strict(),
     result: z.object({ runId: z.string() }),
   },
+  /**
+   * Continues a corpus run that was cancelled, failed or interrupted (the engine stopped), in its folder: the
+   * documents it finished are read back, never computed again.
+   */
+  resumeCorpusEval: {
+    params: z.object({
+      runId: z.string(),
+      jobs: z.number().int().positive().max(maxStages).optional(),
+      backend: BackendName.optional(),
+    }).strict(),
+    result: z.object({ runId: z.string() }),
+  },
   listCorpusRuns: {
     params: z.object({}).strict(),
     result: z.object({ runs: z.array(CorpusRunSummary) }),

@@ -1,6 +1,6 @@
 /**
  * The app's corpus evaluation over an in-memory client/server pair: start, pushed progress per document and
- * worker, the run listed and read back with the numbers `evaluateCorpus` computes, invalid params, and cancel.
+ * worker, the run listed and read back with the numbers `evaluateCorpus` computes, invalid params, cancel and resume.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,7 +74,7 @@ describe('corpus evaluation in the app', () => {
     }
   }, 120_000);
 
-  it('refuses bad params and a missing corpus in one line, and cancels a run', async () => {
+  it('refuses bad params and a missing corpus in one line, cancels a run and resumes it', async () => {
     await expect(client.call('startCorpusEval', { corpus: folder, models: [] })).rejects.toBeInstanceOf(EngineError);
     await expect(client.call('startCorpusEval', { corpus: join(work.dir, 'nope'), models })).rejects.toThrow(/nope: no such file$/);
     await expect(client.call('getCorpusRun', { runId: '..' })).rejects.toThrow(/is not a run id/);
@@ -86,5 +86,17 @@ describe('corpus evaluation in the app', () => {
     const run = await client.call('getCorpusRun', { runId });
     expect(run.manifest.status).toBe('cancelled');
     expect(run.models[0].documents.length).toBeLessThan(6);
+
+    // resumed in its folder: what was finished is read back, the rest computed, and nothing is left to resume
+    const before = run.models.reduce((n, m) => n + m.documents.length, 0);
+    expect(await client.call('resumeCorpusEval', { runId, jobs: 2 })).toEqual({ runId });
+    await expect(client.call('resumeCorpusEval', { runId })).rejects.toThrow(/is already queued or running$/);
+    events.splice(0, events.length);
+    expect(await finished(runId)).toBe('finished');
+    const resumed = await client.call('getCorpusRun', { runId });
+    expect(resumed.models.map((m) => m.documents.length)).toEqual([6, 6]);
+    expect(resumed.manifest.createdAt).toBe(run.manifest.createdAt);
+    expect(progressOf(runId).flatMap((p) => p.finished)).toHaveLength(12 - before);
+    await expect(client.call('resumeCorpusEval', { runId })).rejects.toThrow(/is finished: nothing to resume$/);
   }, 120_000);
 });

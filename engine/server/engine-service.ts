@@ -233,6 +233,7 @@ export class EngineService {
     getComparison: async (params) => compareRuns((id) => join(this.runsDir, id), (id) => this.manifestOf(id), params),
 
     startCorpusEval: async (params, context) => this.corpus.handlers.startCorpusEval(params, context),
+    resumeCorpusEval: async (params, context) => this.corpus.handlers.resumeCorpusEval(params, context),
     listCorpusRuns: async (params, context) => this.corpus.handlers.listCorpusRuns(params, context),
     getCorpusRun: async (params, context) => this.corpus.handlers.getCorpusRun(params, context),
   };
