@@ -11,7 +11,7 @@ import { useDocumentsStore } from '../stores/documents.js';
 import { useViewStore } from '../stores/view.js';
 import { connect } from './connect.js';
 import { applyCorpusProgress, chooseScatterModel, scatterModels, setCorpusRuns, useCorpusStore } from '../stores/corpus.js';
-import { corpusCurveKey, corpusScatterKey, corpusTable, curveBuffers, evaluateCorpus, scatterPoints } from './corpus.js';
+import { corpusCurveKey, corpusScatterKey, corpusTable, curveBuffers, evaluateCorpus, resumeCorpusRun, scatterPoints } from './corpus.js';
 import { corpusDocumentsCsv } from './corpus-report.js';
 
 const reset = <S>(store: StoreApi<S>) => store.setState(store.getInitialState(), true);
@@ -91,7 +91,7 @@ describe('corpus commands', () => {
     const calls: { method: MethodName; params: unknown }[] = [];
     let notify: NotificationHandler = () => undefined;
     const answers: Partial<Record<MethodName, () => unknown>> = {
-      listCorpusRuns: () => ({ runs: [] }), startCorpusEval: () => ({ runId: 'c1' }), getCorpusRun: () => run,
+      listCorpusRuns: () => ({ runs: useCorpusStore.getState().runs }), startCorpusEval: () => ({ runId: 'c1' }), getCorpusRun: () => run, resumeCorpusEval: () => ({ runId: 'c1' }),
     };
     const transport: EngineTransport = {
       kind: 'websocket',
@@ -126,6 +126,14 @@ describe('corpus commands', () => {
     notify('corpusProgress', { ...progress, finished: [] });
     await new Promise((r) => setTimeout(r, 0));
     expect(calls.filter((c) => c.method === 'getCorpusRun')).toHaveLength(1);
+
+    // the run ends cancelled; resumed, it is queued again with the jobs asked for
+    notify('runFinished', { runId: 'c1', status: 'cancelled' });
+    expect(useCorpusStore.getState().runs[0].status).toBe('cancelled');
+    useCorpusStore.setState({ jobs: 2 });
+    await resumeCorpusRun('c1');
+    expect(calls.at(-1)).toEqual({ method: 'resumeCorpusEval', params: { runId: 'c1', jobs: 2 } });
+    expect(useCorpusStore.getState().runs[0].status).toBe('queued');
     stop();
   });
 });

@@ -47,6 +47,16 @@ export async function cancelCorpusRun(runId: string): Promise<void> {
   if (result && !result.cancelled) await loadCorpusRuns();
 }
 
+/** Continues a stopped run where it was: the documents it finished are not computed again. */
+export async function resumeCorpusRun(runId: string): Promise<void> {
+  const { jobs } = useCorpusStore.getState();
+  const resumed = await attempt(`resume:${runId}`, () => request('resumeCorpusEval', { runId, ...(jobs ? { jobs } : {}) }));
+  if (resumed) setCorpusRunStatus(runId, 'queued');
+}
+
+/** A stopped run that can go on: cancelled, failed or interrupted by the engine stopping. */
+export const resumable = (status: string): boolean => status === 'cancelled' || status === 'failed' || status === 'interrupted';
+
 export async function openCorpusRun(runId: string): Promise<void> {
   showCorpusRunData(runId);
   showCorpusRunScreen();

@@ -7,7 +7,7 @@
 import { memo, useMemo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { CorpusRun } from '../../engine/protocol.js';
-import { cancelCorpusRun, chooseScatter, corpusCurveKey, corpusScatterKey, corpusTable, scatterPoints } from '../commands/corpus.js';
+import { cancelCorpusRun, chooseScatter, resumable, resumeCorpusRun, corpusCurveKey, corpusScatterKey, corpusTable, scatterPoints } from '../commands/corpus.js';
 import { exportCorpusDocumentsCsv, exportCorpusReport } from '../commands/corpus-report.js';
 import { Chart } from '../components/Chart.js';
 import { CorpusProgressPanel } from '../components/CorpusProgressPanel.js';
@@ -30,7 +30,8 @@ export const CorpusRunView = memo(function CorpusRunView() {
   const { runId, run, progress, summary, modelA, modelB } = useCorpusStore(useShallow(selectRun));
   const pair = useMemo(() => scatterModels({ run, modelA, modelB }), [run, modelA, modelB]);
   const exporting = useViewStore((s) => s.pending.exportCorpusReport === true);
-  const status = run?.manifest.status ?? summary?.status ?? 'queued';
+  // a resumed run is live again before its manifest, read when documents finish, says so
+  const status = summary && isActive(summary.status) ? summary.status : run?.manifest.status ?? summary?.status ?? 'queued';
   const names = useMemo(() => new Map(run?.manifest.models.map((m) => [m.key, m.name]) ?? []), [run]);
   const documents = useMemo(() => (run && pair ? scatterPoints(run, pair[0], pair[1]).names : []), [run, pair]);
   const scatterFigure = useMemo(() => corpusScatterFigure(names.get(pair?.[0] ?? '') ?? 'A', names.get(pair?.[1] ?? '') ?? 'B', documents), [names, pair, documents]);
@@ -47,6 +48,7 @@ export const CorpusRunView = memo(function CorpusRunView() {
         actions={<>
           <button type="button" className="button" onClick={() => showScreen('corpus')}>All corpus runs</button>
           {isActive(status) && <button type="button" className="button button-danger" onClick={() => void cancelCorpusRun(runId)}>Cancel run</button>}
+          {resumable(status) && <button type="button" className="button" onClick={() => void resumeCorpusRun(runId)}>Resume</button>}
           <button type="button" className="button" onClick={() => void exportCorpusDocumentsCsv(runId)} disabled={!run}>Export table CSV</button>
           <button type="button" className="button button-primary" onClick={() => void exportCorpusReport(runId)} disabled={!run || exporting}>Export report</button>
         </>}

@@ -6,7 +6,7 @@
 import { memo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { CorpusRunSummary } from '../../engine/protocol.js';
-import { cancelCorpusRun, evaluateCorpus, openCorpusRun } from '../commands/corpus.js';
+import { cancelCorpusRun, evaluateCorpus, openCorpusRun, resumable, resumeCorpusRun } from '../commands/corpus.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { PageHeader } from '../components/PageHeader.js';
 import { ProgressBar } from '../components/ProgressBar.js';
@@ -94,6 +94,7 @@ const CorpusRunItem = memo(function CorpusRunItem({ run, progress }: { run: Corp
       <div className="run-actions">
         <button type="button" className="button button-small" onClick={() => void openCorpusRun(run.id)} disabled={run.status === 'queued'} aria-label={`Open ${name}`}>Open</button>
         {live && <button type="button" className="button button-small button-danger" onClick={() => void cancelCorpusRun(run.id)}>Cancel run</button>}
+        {resumable(run.status) && <button type="button" className="button button-small" onClick={() => void resumeCorpusRun(run.id)} aria-label={`Resume ${name}`}>Resume</button>}
       </div>
     </li>
   );
