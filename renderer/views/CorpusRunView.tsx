@@ -66,6 +66,7 @@ export const CorpusRunView = memo(function CorpusRunView() {
           caption="One point per document; below the diagonal model B does better than model A."
         />
         <DocumentsTable run={run} />
+        <Problems run={run} />
       </>)}
     </section>
   );
@@ -109,5 +110,21 @@ const DocumentsTable = memo(function DocumentsTable({ run }: { run: CorpusRun })
         ))}
       </tbody>
     </table>
+  );
+});
+
+/** Documents the readers skipped and (model, document) pairs that failed, one line each as the engine said. */
+const Problems = memo(function Problems({ run }: { run: CorpusRun }) {
+  const { skipped } = run.manifest.corpus;
+  const { failures } = run.manifest;
+  if (skipped.length === 0 && failures.length === 0) return null;
+  return (
+    <details className="corpus-problems" data-testid="corpus-problems">
+      <summary>{skipped.length} skipped, {failures.length} failed</summary>
+      <ul>
+        {skipped.map((d) => <li key={`s-${d.name}`}>{d.reason}</li>)}
+        {failures.map((f) => <li key={`f-${f.model}-${f.document}`}>{f.model} · {f.name}: {f.error}</li>)}
+      </ul>
+    </details>
   );
 });

@@ -68,6 +68,9 @@ describe.skipIf(browserChoice.skip)('Evaluate corpus, end to end', () => {
     expect(await view.getByRole('list', { name: 'Workers' }).getByRole('listitem').count()).toBeGreaterThanOrEqual(1);
     expect(await view.getByRole('heading', { level: 1 }).textContent()).toBe('books');
     expect(await view.locator('.page-subtitle').textContent()).toMatch(/8 documents \(folder\), 2 skipped/);
+    const problems = view.getByTestId('corpus-problems');
+    await problems.getByText('2 skipped, 0 failed').click();
+    expect(await problems.getByRole('listitem').allTextContents()).toEqual([expect.stringContaining('book-05a.txt'), expect.stringContaining('book-09a.txt')]);
 
     // two bands (a filled 95% interval per model) around two mean curves on a log position axis
     const curve = region('NLL by token position');
