@@ -308,6 +308,95 @@ export const ModelProgress = z.object({
 });
 export type ModelProgress = z.infer<typeof ModelProgress>;
 
+/** A corpus evaluation's record (engine/corpus/eval.ts `CorpusManifest`): the corpus, models, settings and totals. */
+export const CorpusManifest = z.object({
+  format: z.literal('ttt-workbench-corpus/1'),
+  id: z.string(),
+  /** `interrupted`: the engine stopped while it ran (the same evaluation again resumes it). */
+  status: RunStatus,
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+  corpus: z.object({
+    path: z.string(), format: z.string(), documents: z.number().int(), bytes: z.number(),
+    skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
+  }),
+  settings: z.object({
+    chunkTokens: z.number().int(), maxTokens: z.number().int().nullable(), window: z.union([z.number().int(), z.literal('full')]).nullable(),
+    executor: z.string(), store: z.string().nullable(),
+  }),
+  backend: BackendInfo,
+  versions: z.record(z.string()),
+  bins: z.object({ ladder: z.string(), note: z.string() }),
+  models: z.array(z.object({
+    key: z.string(), dir: z.string(), name: z.string(), family: z.string(), architecture: z.string(), hash: z.string(),
+    window: z.number().int().nullable(), documentsDone: z.number().int(), documentsFailed: z.number().int(),
+    tokens: z.number(), bytes: z.number(), nllSum: z.number(), bitsPerByte: z.number().nullable(), files: z.record(z.string()),
+  })),
+  failures: z.array(z.object({ model: z.string(), document: z.number().int(), name: z.string(), error: z.string() })),
+});
+export type CorpusManifest = z.infer<typeof CorpusManifest>;
+
+export const CorpusRunSummary = z.object({
+  id: z.string(),
+  status: RunStatus,
+  createdAt: z.string(),
+  /** The corpus's file or folder name, its format and usable documents. */
+  corpus: z.string(),
+  format: z.string(),
+  documents: z.number().int(),
+  models: z.array(z.object({ name: z.string(), documentsDone: z.number().int(), bitsPerByte: z.number().nullable() })),
+});
+export type CorpusRunSummary = z.infer<typeof CorpusRunSummary>;
+
+/** A model's NLL by position over the corpus: one entry per quarter-octave bin of positions [start, end). */
+export const CorpusCurve = z.object({
+  /** Where each bin is drawn: the geometric centre of its first and last position. */
+  position: z.array(z.number()),
+  start: z.array(z.number().int()),
+  end: z.array(z.number().int()),
+  tokens: z.array(z.number()),
+  /** Documents reaching the bin. */
+  documents: z.array(z.number().int()),
+  /** Mean NLL (nats), its standard error and 95% interval; null where the bin has no tokens. */
+  meanNll: z.array(z.number().nullable()),
+  standardError: z.array(z.number().nullable()),
+  ciLow: z.array(z.number().nullable()),
+  ciHigh: z.array(z.number().nullable()),
+});
+export type CorpusCurve = z.infer<typeof CorpusCurve>;
+
+export const CorpusDocumentRow = z.object({
+  document: z.number().int(),
+  name: z.string(),
+  tokens: z.number(),
+  bytes: z.number(),
+  nllSum: z.number(),
+  bitsPerByte: z.number().nullable(),
+  seconds: z.number(),
+  /** Who computed it: `local` or a cluster worker's `host:pid`. */
+  worker: z.string(),
+});
+export type CorpusDocumentRow = z.infer<typeof CorpusDocumentRow>;
+
+export const CorpusRun = z.object({
+  manifest: CorpusManifest,
+  /** Per model of the manifest, in its order: the curve so far and its finished documents in document order. */
+  models: z.array(z.object({ key: z.string(), curve: CorpusCurve, documents: z.array(CorpusDocumentRow) })),
+});
+export type CorpusRun = z.infer<typeof CorpusRun>;
+
+/** A worker of a corpus evaluation now: the document it reads (null: between documents) and what it has done. */
+export const CorpusWorkerProgress = z.object({
+  worker: z.string(),
+  model: z.string().nullable(),
+  document: z.number().int().nullable(),
+  name: z.string().nullable(),
+  tokensDone: z.number().int(),
+  tokensTotal: z.number().int(),
+  documentsDone: z.number().int(),
+});
+export type CorpusWorkerProgress = z.infer<typeof CorpusWorkerProgress>;
+
 // ---------------------------------------------------------------------------------------------------------
 // Methods
 
@@ -474,6 +563,49 @@ export const methods = {
     }).strict(),
     result: z.object({ path: z.string(), received: z.number().int(), done: z.boolean() }),
   },
+  /**
+   * Evaluates a corpus (a folder of .txt files, .jsonl, .parquet or .arrow) with each model, as `ttt-workbench eval`
+   * does, in `<dataDir>/corpus/<runId>`: queued behind other runs, cancelled with `cancel`, progress as
+   * `corpusProgress`, the end as `runFinished` (or `runFailed`).
+   */
+  startCorpusEval: {
+    params: z.object({
+      corpus: z.string().min(1),
+      models: z.array(z.string().min(1)).min(1),
+      /** The text field or column of JSONL, Parquet and Arrow corpora (default `text`). */
+      textField: z.string().min(1).optional(),
+      /** Only the first N usable documents. */
+      documents: z.number().int().positive().optional(),
+      /** Only the first L tokens of each document (default: whole documents). */
+      maxTokens: z.number().int().min(2).optional(),
+      window: z.union([z.number().int().positive(), z.literal('full')]).optional(),
+      /** Documents at once, one worker thread each (default: one per core). */
+      jobs: z.number().int().positive().max(maxStages).optional(),
+      backend: BackendName.optional(),
+    }).strict(),
+    result: z.object({ runId: z.string() }),
+  },
+  /**
+   * Continues a corpus run that was cancelled, failed or interrupted (the engine stopped), in its folder: the
+   * documents it finished are read back, never computed again.
+   */
+  resumeCorpusEval: {
+    params: z.object({
+      runId: z.string(),
+      jobs: z.number().int().positive().max(maxStages).optional(),
+      backend: BackendName.optional(),
+    }).strict(),
+    result: z.object({ runId: z.string() }),
+  },
+  listCorpusRuns: {
+    params: z.object({}).strict(),
+    result: z.object({ runs: z.array(CorpusRunSummary) }),
+  },
+  /** A corpus run now (live or finished): its manifest, each model's binned curve with 95% intervals and its documents. */
+  getCorpusRun: {
+    params: z.object({ runId: z.string() }).strict(),
+    result: CorpusRun,
+  },
 } as const;
 
 /** The largest piece of an `uploadFile` (bytes before base64): frames stay a few MiB on every transport. */
@@ -509,6 +641,23 @@ export const notifications = {
   runData: RunAggregates,
   runFinished: z.object({ runId: z.string(), status: RunStatus }),
   runFailed: z.object({ runId: z.string(), message: z.string() }),
+  /**
+   * A corpus evaluation's progress (a few times a second at most): tasks (document × model) done of all, each
+   * worker's current document, and the documents finished or failed since the last one.
+   */
+  corpusProgress: z.object({
+    runId: z.string(),
+    status: RunStatus,
+    done: z.number().int(),
+    failed: z.number().int(),
+    total: z.number().int(),
+    tokensDone: z.number(),
+    tokensPerSecond: z.number().nullable(),
+    elapsedSeconds: z.number(),
+    workers: z.array(CorpusWorkerProgress),
+    finished: z.array(CorpusDocumentRow.extend({ model: z.string() })),
+    failures: z.array(z.object({ model: z.string(), document: z.number().int(), name: z.string(), error: z.string() })),
+  }),
 } as const;
 
 export type NotificationName = keyof typeof notifications;

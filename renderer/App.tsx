@@ -8,6 +8,8 @@ import { ConnectionNotice } from './components/ConnectionNotice.js';
 import { PathDialog } from './components/PathDialog.js';
 import { Sidebar } from './components/Sidebar.js';
 import { type Screen, useViewStore } from './stores/view.js';
+import { CorpusRunView } from './views/CorpusRunView.js';
+import { CorpusView } from './views/CorpusView.js';
 import { LibraryView } from './views/LibraryView.js';
 import { ModelsView } from './views/ModelsView.js';
 import { RunView } from './views/RunView.js';
@@ -18,6 +20,8 @@ const screens: Record<Screen, () => React.JSX.Element> = {
   models: () => <ModelsView />,
   runs: () => <RunsView />,
   run: () => <RunView />,
+  corpus: () => <CorpusView />,
+  corpusRun: () => <CorpusRunView />,
 };
 
 const hasFiles = (event: DragEvent) => event.dataTransfer.types.includes('Files');

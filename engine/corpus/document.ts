@@ -95,6 +95,8 @@ export interface DocumentJob {
   /** Per-token results (position, token, nll, bytes, as `analyze`'s tokens.arrow) to this file. */
   readonly tokensFile?: string;
   readonly signal?: AbortSignal;
+  /** After each chunk: tokens of the document read so far, and in all (live progress). */
+  readonly onTokens?: (done: number, total: number) => void;
 }
 
 /** Thrown out of `evaluateDocument` when its signal aborts between chunks. */
@@ -118,6 +120,7 @@ export async function evaluateDocument(job: DocumentJob): Promise<DocumentResult
   }
   try {
     await pipeline.begin({ innerLoop: false, stateSummary: false, emit: 'nll', snapshotMiniBatches: [] });
+    job.onTokens?.(0, total);
     // as analyze: enough chunks in flight that every stage has the next one waiting
     const depth = model.ranges.length + 1;
     const inFlight: { start: number; predicted: number; answer: ReturnType<StagePipeline['submit']> }[] = [];
@@ -138,6 +141,7 @@ export async function evaluateDocument(job: DocumentJob): Promise<DocumentResult
         predictedBytes += bytes[s + 1 + i];
       }
       addToBins(sums, s + 1, nll);
+      job.onTokens?.(s + 1 + nll.length, total);
       writer?.append({
         position: Int32Array.from({ length: nll.length }, (_, i) => s + 1 + i),
         token: ids.slice(s + 1, s + 1 + nll.length),

@@ -46,7 +46,15 @@ export interface ExecutorContext {
   readonly signal?: AbortSignal;
   readonly onResult: (task: EvalTask, result: DocumentResult) => Promise<void>;
   readonly onFailure: (task: EvalTask, error: string) => void;
+  /** Live progress of a task on a worker (executors that can see it: the local one). */
+  readonly onTokens?: (task: EvalTask, worker: string, done: number, total: number) => void;
 }
+
+/** Live progress of a corpus evaluation, one event per document started, advanced, finished or failed. */
+export type CorpusEvalEvent =
+  | { readonly type: 'tokens'; readonly model: string; readonly document: number; readonly name: string; readonly worker: string; readonly done: number; readonly total: number }
+  | { readonly type: 'result'; readonly model: string; readonly result: DocumentResult }
+  | { readonly type: 'failure'; readonly model: string; readonly document: number; readonly name: string; readonly error: string };
 
 /** Runs tasks until all have a result or a failure, or the signal aborts. */
 export type Executor = (tasks: readonly EvalTask[], context: ExecutorContext) => Promise<void>;
@@ -69,6 +77,10 @@ export interface EvalOptions {
   readonly signal?: AbortSignal;
   /** One line per finished, failed or skipped document. */
   readonly log?: (line: string) => void;
+  /** Live progress per document and worker (the app's corpus view). */
+  readonly onProgress?: (event: CorpusEvalEvent) => void;
+  /** Called once the run's first manifest is written (before any document is computed). */
+  readonly onStart?: (manifest: CorpusManifest) => void;
 }
 
 export interface CorpusModelSummary {
@@ -172,6 +184,7 @@ export async function evaluateCorpus(options: EvalOptions): Promise<EvalResult> 
     failures,
   });
   await writeJsonAtomic(join(outDir, manifestName), manifestOf('running'));
+  options.onStart?.(manifestOf('running'));
 
   let finished = 0;
   const started = performance.now();
@@ -182,6 +195,7 @@ export async function evaluateCorpus(options: EvalOptions): Promise<EvalResult> 
     onResult: async (task, result) => {
       await writeJsonAtomic(resultPath(outDir, task.model.key, task.document.index), result);
       results.get(task.model.key)!.set(task.document.index, result);
+      options.onProgress?.({ type: 'result', model: task.model.key, result });
       finished++;
       tokensDone += result.tokens;
       const seconds = (performance.now() - started) / 1000;
@@ -195,8 +209,12 @@ export async function evaluateCorpus(options: EvalOptions): Promise<EvalResult> 
     },
     onFailure: (task, error) => {
       failures.push({ model: task.model.key, document: task.document.index, name: task.document.name, error });
+      options.onProgress?.({ type: 'failure', model: task.model.key, document: task.document.index, name: task.document.name, error });
       log(`failed ${task.model.key} ${task.document.name}: ${error}`);
     },
+    onTokens: options.onProgress && ((task, worker, done, total) => options.onProgress!({
+      type: 'tokens', model: task.model.key, document: task.document.index, name: task.document.name, worker, done, total,
+    })),
   });
 
   // the corpus's numbers: every model's documents in document order
@@ -311,7 +329,8 @@ export interface LocalExecutorOptions {
 export function localExecutor(options: LocalExecutorOptions): Executor {
   return async (tasks, context) => {
     let next = 0;
-    const slot = async () => {
+    const slot = async (_: unknown, slotIndex: number) => {
+      const worker = `local ${slotIndex + 1}`;
       let pipeline: StagePipeline | null = null;
       let loadedKey: string | null = null;
       let model: PipelineModel | null = null;
@@ -328,6 +347,7 @@ export function localExecutor(options: LocalExecutorOptions): Executor {
             const result = await evaluateDocument({
               pipeline, model, plan: task.model.plan, document: task.document, settings: task.model.settings,
               worker: 'local', tokensFile: task.tokensFile, signal: context.signal,
+              onTokens: context.onTokens && ((done, total) => context.onTokens!(task, worker, done, total)),
             });
             await context.onResult(task, result);
           } catch (error) {

@@ -22,6 +22,7 @@ import type { BookInfo, MethodParams, ModelInfo, NotificationName, NotificationP
 import { JobQueue } from '../runtime/job-queue.js';
 import { defaultStageCount } from '../runtime/stage-plan.js';
 import { trainModel } from '../train/train.js';
+import { CorpusService } from './corpus-methods.js';
 import type { HandlerContext, Handlers } from './rpc-server.js';
 import { defaultUploadLimits, receiveUpload, type UploadLimits } from './uploads.js';
 
@@ -58,9 +59,15 @@ export class EngineService {
   /** Aggregates of stored runs, rebuilt from their files when those change. */
   private readonly storedAggregates = new LruCache<{ version: string; value: Promise<RunAggregates> }>(8);
 
+  /** Corpus evaluations (`<dataDir>/corpus`), queued with the other runs. */
+  private readonly corpus: CorpusService;
+
   constructor(private readonly options: EngineServiceOptions) {
     this.runsDir = join(options.dataDir, 'runs');
     this.libraryPath = join(options.dataDir, 'library.json');
+    this.corpus = new CorpusService({
+      dataDir: options.dataDir, queue: this.queue, backend: options.backend, versions: options.versions, broadcast: (method, params) => this.broadcast(method, params),
+    });
   }
 
   /** Every connection's notify function; notifications go to all connected clients. */
@@ -224,6 +231,11 @@ export class EngineService {
     getTokens: async (params) => readTokens((id) => join(this.runsDir, id), (id) => this.manifestOf(id), params),
 
     getComparison: async (params) => compareRuns((id) => join(this.runsDir, id), (id) => this.manifestOf(id), params),
+
+    startCorpusEval: async (params, context) => this.corpus.handlers.startCorpusEval(params, context),
+    resumeCorpusEval: async (params, context) => this.corpus.handlers.resumeCorpusEval(params, context),
+    listCorpusRuns: async (params, context) => this.corpus.handlers.listCorpusRuns(params, context),
+    getCorpusRun: async (params, context) => this.corpus.handlers.getCorpusRun(params, context),
   };
 
   /**

@@ -1,9 +1,11 @@
 /** Wires a transport to the stores: status into the connection store, notifications into the runs store. */
 import type { AppCommand, WorkbenchApi } from '../../electron/api.js';
+import { useCorpusStore } from '../stores/corpus.js';
 import { setConnectionStatus, setEngineInfo, setTransportKind, useConnectionStore } from '../stores/connection.js';
 import { showScreen, useViewStore } from '../stores/view.js';
 import type { EngineTransport } from '../transport/types.js';
 import { loadBackends } from './backends.js';
+import { handleCorpusNotification, loadCorpusRuns, refreshCorpusRun } from './corpus.js';
 import { attempt, request, useTransport } from './engine.js';
 import { addModelAt, loadLibrary, openBookAt } from './library.js';
 import { handleNotification, loadRun, refreshRuns, runAnalysis } from './runs.js';
@@ -12,9 +14,11 @@ import { handleNotification, loadRun, refreshRuns, runAnalysis } from './runs.js
 export async function loadEverything(): Promise<void> {
   const info = await attempt('info', () => request('info', {}));
   if (info) setEngineInfo(info.engine, info.backend);
-  await Promise.all([loadLibrary(), refreshRuns(), loadBackends()]);
+  await Promise.all([loadLibrary(), refreshRuns(), loadBackends(), loadCorpusRuns()]);
   const { runId } = useViewStore.getState();
   if (runId) await loadRun(runId);
+  const corpusRunId = useCorpusStore.getState().runId;
+  if (corpusRunId) await refreshCorpusRun(corpusRunId);
 }
 
 export function connect(transport: EngineTransport): () => void {
@@ -25,7 +29,10 @@ export function connect(transport: EngineTransport): () => void {
     setConnectionStatus(status, detail);
     if (status === 'connected' && was !== 'connected') void loadEverything();
   });
-  const stopNotifications = transport.onNotification(handleNotification);
+  const stopNotifications = transport.onNotification((method, params) => {
+    handleNotification(method, params);
+    handleCorpusNotification(method, params);
+  });
   return () => {
     stopStatus();
     stopNotifications();

@@ -1,7 +1,8 @@
 /** View domain: which screen shows, the run being looked at, chart options, the banner and the open dialog. */
 import { create } from 'zustand';
 
-export type Screen = 'library' | 'models' | 'runs' | 'run';
+/** `corpus`: the Evaluate corpus page; `corpusRun`: one corpus run's view (its id is in the corpus store). */
+export type Screen = 'library' | 'models' | 'runs' | 'run' | 'corpus' | 'corpusRun';
 export type PerplexityMode = 'smoothed' | 'raw';
 /** The per-token curve's unit: perplexity, nats or bits per token, or bits per byte (comparable across tokenizers). */
 export type PerplexityUnit = 'perplexity' | 'nats' | 'bits' | 'bitsPerByte';
@@ -31,12 +32,16 @@ const initialState: ViewState = {
 
 export const useViewStore = create<ViewState>()(() => initialState);
 
-export function showScreen(screen: Exclude<Screen, 'run'>): void {
+export function showScreen(screen: Exclude<Screen, 'run' | 'corpusRun'>): void {
   useViewStore.setState({ screen });
 }
 
 export function showRun(runId: string): void {
   useViewStore.setState({ screen: 'run', runId });
+}
+
+export function showCorpusRunScreen(): void {
+  useViewStore.setState({ screen: 'corpusRun' });
 }
 
 export function setPerplexityMode(perplexityMode: PerplexityMode): void {
