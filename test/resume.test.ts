@@ -1,7 +1,7 @@
 /**
  * `analyze --resume` after a kill -9, for each architecture (TTT-Linear, TTT-MLP, Transformer with a window,
  * Mamba; tiny models): the real CLI is started with chunks of 99 tokens (so checkpoints fall inside TTT
- * mini-batches of 16), checkpoints every 0.4 s and result files flushed every 0.1 s; it is SIGKILLed once a
+ * mini-batches of 16), checkpoints every 0.3 s and result files flushed every 0.1 s; it is SIGKILLed once a
  * checkpoint beyond 0 is recorded and rows beyond it are on disk, then resumed. The per-token NLL must equal an
  * uninterrupted run's (computed in-process with analyzeBook) within 1e-5, positions 1..N each exactly once. Also:
  * resume refuses changed settings, a changed model, a changed book and a finished run, each in one line.
@@ -21,7 +21,7 @@ const work = tempDir('ttt-resume-');
 const cli = join(repoRoot, 'bin', 'ttt-workbench.js');
 const chunk = 99;
 const miniBatch = 16;
-const tokens = 2000;
+const tokens = 1500;
 let backend: BackendInfo;
 
 beforeAll(async () => {
@@ -44,7 +44,7 @@ async function tokenRows(runDir: string): Promise<{ position: Int32Array; nll: F
 
 /** Starts `analyze`, SIGKILLs it once a checkpoint (not on a mini-batch boundary) is recorded and rows beyond it were flushed. */
 async function startAndKill(book: string, model: string, out: string, window?: number): Promise<number> {
-  const child = spawn(process.execPath, [cli, 'analyze', book, '--model', model, '--out', out, ...common(window), '--checkpoint-seconds', '0.4'], {
+  const child = spawn(process.execPath, [cli, 'analyze', book, '--model', model, '--out', out, ...common(window), '--checkpoint-seconds', '0.3'], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TTT_WORKBENCH_FLUSH_MS: '100' },
   });
   let stderr = '';
