@@ -245,8 +245,11 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
   return { runDir, manifest };
 }
 
-/** Checkpoints of a model's state at least this often, by default. */
-const defaultCheckpointSeconds = 60;
+/**
+ * Checkpoints of a model's state at least this often, by default (TTT_WORKBENCH_CHECKPOINT_SECONDS sets another
+ * default, e.g. for an end-to-end test of resume through the app).
+ */
+const defaultCheckpointSeconds = Number(process.env.TTT_WORKBENCH_CHECKPOINT_SECONDS ?? 60);
 
 /** The manifest of a resumed run: its models that go on are queued again with the figures of the rows they keep. */
 function resumedManifest(plan: ResumePlan, options: AnalyzeOptions, runDir: string): RunManifest {
