@@ -105,6 +105,7 @@ describe('analyze --resume after kill -9', () => {
         const d = Math.abs(got.nll[i] - expected.nll[i]);
         if (!(d <= worst)) [worst, at] = [d, i + 1];
       }
+      console.log(`${arch}: killed with rows up to ${beforeResume.position[beforeResume.position.length - 1]} on disk, resumed from checkpoint ${checkpoint}; max |ΔNLL| ${worst}`);
       expect(worst, `max |ΔNLL| ${worst} at position ${at} (checkpoint ${checkpoint})`).toBeLessThanOrEqual(1e-5);
       const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { status: string; models: { tokensDone: number; predictedTokens: number; nllSum: number }[] };
       expect(manifest.status).toBe('finished');
