@@ -452,6 +452,11 @@ export const methods = {
     }).strict(),
     result: z.object({ path: z.string(), received: z.number().int(), done: z.boolean() }),
   },
+  /** Continues an interrupted or cancelled run from its last state checkpoint, in the same run folder. */
+  resumeRun: {
+    params: z.object({ runId: z.string() }).strict(),
+    result: z.object({ runId: z.string() }),
+  },
 } as const;
 
 /** The largest piece of an `uploadFile` (bytes before base64): frames stay a few MiB on every transport. */
@@ -487,6 +492,15 @@ export const notifications = {
   runData: RunAggregates,
   runFinished: z.object({ runId: z.string(), status: RunStatus }),
   runFailed: z.object({ runId: z.string(), message: z.string() }),
+  /**
+   * The engine process as its supervisor sees it (web mode's server sends this; the desktop app's main sends the
+   * same over IPC): `crashed` means it died and a restart is scheduled, `failed` that it kept dying and was left.
+   */
+  engineState: z.object({
+    status: z.enum(['starting', 'ready', 'crashed', 'failed']),
+    message: z.string().nullable(),
+    restarts: z.number().int().nonnegative(),
+  }),
 } as const;
 
 export type NotificationName = keyof typeof notifications;

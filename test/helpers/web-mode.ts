@@ -5,8 +5,11 @@ import { join } from 'node:path';
 export const repoRoot = join(import.meta.dirname, '..', '..');
 
 export interface WebMode {
+  /** The web server; the engine runs in a child process of it. */
   readonly child: ChildProcess;
   readonly url: string;
+  /** The ids of the engine processes it started so far (from its `web: engine process started (pid N)` lines). */
+  enginePids(): number[];
 }
 
 /** Starts web mode with these models and book, and resolves with the URL of the one line it prints. */
@@ -24,7 +27,8 @@ export async function startWeb(dataDir: string, models: readonly string[], book:
     });
     child.once('exit', (code) => reject(new Error(`web mode exited with ${code}: ${err || out}`)));
   });
-  return { child, url };
+  const enginePids = () => [...err.matchAll(/^web: engine process started \(pid (\d+)\)$/gm)].map((m) => Number(m[1]));
+  return { child, url, enginePids };
 }
 
 export async function stopWeb(web: WebMode | null): Promise<void> {
