@@ -120,6 +120,13 @@ export const RunModel = z.object({
   /** The layer ranges [start, end) of the pipeline stages that ran the model, one worker thread each. */
   stages: z.array(LayerRange).optional(),
   error: z.string().nullable(),
+  /**
+   * The last checkpoint of the model's carried state (analyze.ts): the tokens consumed before it and its file.
+   * Recorded only once the model's result files hold every row up to `position`; `resume` continues from it.
+   */
+  checkpoint: z.object({ position: z.number().int().nonnegative(), file: z.string() }).nullable().optional(),
+  /** sha256 of the model folder's files (config, weights, tokenizer) at the start, so resume refuses a changed model. */
+  hashes: z.record(z.string()).optional(),
 });
 export type RunModel = z.infer<typeof RunModel>;
 
@@ -328,6 +335,15 @@ export const methods = {
       /** Pipeline stages per model (default: `defaultStages` of the backend); the numbers do not depend on it. */
       stages: z.number().int().positive().max(maxStages).optional(),
     }).strict(),
+    result: z.object({ runId: z.string() }),
+  },
+  /**
+   * Continues an interrupted, cancelled or failed run in its own folder under the same id: finished models stay as
+   * they are, the others go on from their last checkpoint (README "Runs"). Progress and data arrive as for
+   * `startAnalysis`. Refused in one line when the run is finished or running, or its book or models changed.
+   */
+  resumeRun: {
+    params: z.object({ runId: z.string().min(1) }).strict(),
     result: z.object({ runId: z.string() }),
   },
   /** Trains a model (outer loop) in a run folder; progress arrives as `trainProgress`, the end as `runFinished`. */

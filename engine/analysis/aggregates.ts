@@ -244,30 +244,40 @@ function rowsByLayer(layer: NumericColumn, rows: number): Map<number, number[]> 
 
 const pick = (column: NumericColumn, rows: readonly number[]) => Float64Array.from(rows, (i) => column[i]);
 
-/** Feeds one model's stored result files through the aggregator, as the live run fed its chunks. */
+/** Rows of one result file, by column. */
+export interface SeriesRows {
+  readonly columns: Readonly<Record<string, NumericColumn>>;
+  readonly rows: number;
+}
+
+/** Feeds one model's stored rows (by series name, as in a manifest's `files`) through the aggregator, as the live run fed its chunks. */
+export function replayRows(aggregator: ModelAggregator, series: Readonly<Partial<Record<string, SeriesRows>>>): void {
+  const { nll, innerLoop, hiddenState, modelState } = series;
+  if (nll) aggregator.addTokens(nll.columns.position, nll.columns.nll, nll.columns.bytes);
+  if (innerLoop) {
+    const c = innerLoop.columns;
+    for (const [layer, rows] of rowsByLayer(c.layer, innerLoop.rows)) {
+      aggregator.addInnerLoop(layer, pick(c.position, rows), pick(c.init, rows), pick(c.before, rows), pick(c.after, rows));
+    }
+  }
+  if (hiddenState) {
+    const c = hiddenState.columns;
+    const names = Object.keys(c).filter((n) => !['layer', 'position', 'mini_batch'].includes(n));
+    for (const [layer, rows] of rowsByLayer(c.layer, hiddenState.rows)) {
+      aggregator.addHiddenState(layer, pick(c.position, rows), Object.fromEntries(names.map((n) => [n, pick(c[n], rows)])));
+    }
+  }
+  if (modelState) {
+    const c = modelState.columns;
+    for (const [layer, rows] of rowsByLayer(c.layer, modelState.rows)) aggregator.addModelState(layer, pick(c.position, rows), pick(c.value, rows));
+  }
+}
+
+/** Feeds one model's stored result files through the aggregator. */
 async function replayModel(runDir: string, model: RunModel, aggregator: ModelAggregator): Promise<void> {
-  const file = (name: string) => join(runDir, model.files[name]);
-  if (model.files.nll) {
-    const t = await readColumns(file('nll'));
-    aggregator.addTokens(t.columns.position, t.columns.nll, t.columns.bytes);
-  }
-  if (model.files.innerLoop) {
-    const t = await readColumns(file('innerLoop'));
-    for (const [layer, rows] of rowsByLayer(t.columns.layer, t.rows)) {
-      aggregator.addInnerLoop(layer, pick(t.columns.position, rows), pick(t.columns.init, rows), pick(t.columns.before, rows), pick(t.columns.after, rows));
-    }
-  }
-  if (model.files.hiddenState) {
-    const t = await readColumns(file('hiddenState'));
-    const names = Object.keys(t.columns).filter((n) => !['layer', 'position', 'mini_batch'].includes(n));
-    for (const [layer, rows] of rowsByLayer(t.columns.layer, t.rows)) {
-      aggregator.addHiddenState(layer, pick(t.columns.position, rows), Object.fromEntries(names.map((n) => [n, pick(t.columns[n], rows)])));
-    }
-  }
-  if (model.files.modelState) {
-    const t = await readColumns(file('modelState'));
-    for (const [layer, rows] of rowsByLayer(t.columns.layer, t.rows)) aggregator.addModelState(layer, pick(t.columns.position, rows), pick(t.columns.value, rows));
-  }
+  const series: Record<string, SeriesRows> = {};
+  for (const name of ['nll', 'innerLoop', 'hiddenState', 'modelState']) if (model.files[name]) series[name] = await readColumns(join(runDir, model.files[name]));
+  replayRows(aggregator, series);
 }
 
 /** The aggregates of a run from its files: what a live view of it showed, for a run no engine is streaming. */

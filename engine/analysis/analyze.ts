@@ -12,16 +12,17 @@ import { assertTokenizerFitsModel, createTokenizer, encodeDocument, type Tokeniz
 import { readBook } from '../io/book.js';
 import { describeModelDir, tokenizerSpecFor } from '../io/model-dir.js';
 import { type PipelineModel, type PipelineOptions, StagePipeline } from '../runtime/pipeline.js';
-import type { ChunkResult, StageSeries } from '../runtime/stage-messages.js';
+import type { ChunkResult, StatePart, StageSeries } from '../runtime/stage-messages.js';
 import { defaultStageCount } from '../runtime/stage-plan.js';
 import type { ModelDescription } from '../models/registry.js';
-import { type ModelAggregator, RunAggregator } from './aggregates.js';
+import { type ModelAggregator, replayRows, RunAggregator } from './aggregates.js';
 import { SideBySide } from './side-by-side.js';
 import { assertAttentionFits, attentionFor } from './estimate.js';
 import type { NotificationParams, RunManifest, RunModel } from '../protocol.js';
 import { ArrowAppender, writeFileAtomicSync } from './arrow-writer.js';
 import { newRunId, writeManifest } from './run-store.js';
 import { logSpacedIndices } from './metrics.js';
+import { encodeCheckpoint, hashModelFiles, type ModelResume, type ResumePlan, stateFileOf } from './resume.js';
 
 export interface AnalyzeOptions {
   readonly book: string;
@@ -54,6 +55,13 @@ export interface AnalyzeOptions {
   readonly progressIntervalMs?: number;
   /** Called once the run folder and its first manifest exist, with the aggregates the run keeps up to date. */
   readonly onStart?: (runId: string, runDir: string, aggregates: RunAggregator) => void;
+  /**
+   * Seconds between checkpoints of each model's carried state (default 60; 0: after every chunk), which `resume`
+   * continues from. A checkpoint is recorded only once the model's result files hold every row up to it.
+   */
+  readonly checkpointSeconds?: number;
+  /** Continue the run of this plan (resume.ts `planResume`) in its folder instead of starting a new one. */
+  readonly resume?: ResumePlan;
 }
 
 export interface AnalyzeResult {
@@ -103,13 +111,14 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
     await assertAttentionFits(plan.dir, plan.description, tokens, plan.attention.window, options.backend.name);
   }
 
-  const runId = options.runId ?? newRunId();
+  const runId = options.resume?.manifest.id ?? options.runId ?? newRunId();
   const runDir = options.runDir ?? join(options.runsDir ?? 'runs', runId);
   await mkdir(runDir, { recursive: true });
   const chunkTokens = options.chunkTokens ?? defaultChunkTokens;
   const innerLoop = options.innerLoop ?? true;
   const firstTokens = tokensOf(plans[0].tokenizer).ids.length;
-  let manifest: RunManifest = {
+  const hashes = options.resume ? [] : await Promise.all(plans.map((p) => hashModelFiles(p.dir)));
+  let manifest: RunManifest = options.resume ? resumedManifest(options.resume, options, runDir) : {
     format: 'ttt-workbench-run/1',
     id: runId,
     status: 'running',
@@ -142,9 +151,16 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
       window: p.attention.window,
       attention: p.attention.note,
       error: null,
+      checkpoint: null,
+      hashes: hashes[i],
     })),
     error: null,
   };
+  manifest.models.forEach((m, i) => {
+    if (m.tokensTotal !== Math.min(tokensOf(plans[i].tokenizer).ids.length, options.maxTokens ?? Infinity)) {
+      throw workbenchError('E_RUN', runDir, `model ${m.name} now reads the book as a different number of tokens; start a new run`);
+    }
+  });
   await writeManifest(runDir, manifest);
   const aggregates = new RunAggregator(runId);
   for (const m of manifest.models) aggregates.model(m.key, m.tokensTotal, m.layers); // in the run's model order
@@ -169,8 +185,15 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
     options.onProgress(schedule.progress(runId));
   };
 
+  const resumeOf = (i: number) => options.resume?.models[i] ?? undefined;
   const runModel = async (i: number): Promise<void> => {
     const plan = plans[i];
+    if (options.resume && !options.resume.models[i]) {
+      // finished (or diverged) before: left as it is
+      schedule.setStatus(i, manifest.models[i].status);
+      schedule.advance(i, manifest.models[i].tokensDone, manifest.models[i].bitsPerByte);
+      return;
+    }
     let pipeline: StagePipeline | null = null;
     try {
       if (options.signal?.aborted) throw new Cancelled();
@@ -184,6 +207,7 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
       const outcome = await streamModel({
         pipeline, model: loaded, ids, bytes, runDir, entry, runId, depth,
         chunkTokens, innerLoop: innerLoop && plan.description.innerLoop, snapshots: options.snapshots ?? 32, signal: options.signal,
+        checkpointSeconds: options.checkpointSeconds ?? defaultCheckpointSeconds, resume: resumeOf(i),
         aggregator: aggregates.model(entry.key, entry.tokensTotal, entry.layers),
         admit: (end) => schedule.admit(i, end),
         onChunk: (done, bitsPerByte, patch) => {
@@ -221,6 +245,27 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
   return { runDir, manifest };
 }
 
+/** Checkpoints of a model's state at least this often, by default. */
+const defaultCheckpointSeconds = 60;
+
+/** The manifest of a resumed run: its models that go on are queued again with the figures of the rows they keep. */
+function resumedManifest(plan: ResumePlan, options: AnalyzeOptions, runDir: string): RunManifest {
+  const m = plan.manifest;
+  if (options.models.length !== m.models.length || options.models.some((dir, i) => dir !== m.models[i].dir)) throw workbenchError('E_RUN', runDir, 'resume runs the models of the run, in its order');
+  return {
+    ...m, status: 'running', finishedAt: null, error: null, backend: options.backend, versions: options.versions ?? m.versions,
+    models: m.models.map((entry, i) => {
+      const r = plan.models[i];
+      if (!r) return entry;
+      return {
+        ...entry, status: 'queued', error: null, tokensDone: r.position, nllSum: r.nllSum, predictedTokens: r.predictedTokens, predictedBytes: r.predictedBytes,
+        bitsPerByte: r.predictedBytes > 0 ? r.nllSum / Math.LN2 / r.predictedBytes : null, wallSeconds: r.wallSeconds,
+        checkpoint: r.position > 0 ? { position: r.position, file: stateFileOf(entry.key) } : null,
+      };
+    }),
+  };
+}
+
 /** Progress notifications at most this often (the last one always goes). */
 const progressIntervalMs = 200;
 
@@ -254,6 +299,9 @@ interface StreamJob {
   readonly admit: (end: number) => Promise<void>;
   /** After each chunk: tokens done and bits per byte so far, and now and then the manifest's figures to save. */
   readonly onChunk: (done: number, bitsPerByte: number | null, patch: Partial<RunModel> | null) => Promise<void>;
+  readonly checkpointSeconds: number;
+  /** Where a resumed model goes on from. */
+  readonly resume?: ModelResume;
 }
 
 /** Manifest updates at most this often. */
@@ -267,6 +315,8 @@ interface InFlight {
   readonly end: number;
   readonly predicted: number;
   readonly answer: Promise<ChunkResult>;
+  /** Every stage's state right after this chunk, when a checkpoint follows it. */
+  readonly state?: Promise<StatePart[]>;
 }
 
 async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
@@ -279,22 +329,28 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   const files: Record<string, string> = { nll: rel('tokens.arrow'), throughput: rel('throughput.arrow') };
   if (trace) Object.assign(files, { innerLoop: rel('inner_loop.arrow'), hiddenState: rel('hidden_state.arrow'), snapshots: rel('snapshots.safetensors') });
   if (model.stateSummary) files.modelState = rel('model_state.arrow');
-  const writers = Object.fromEntries(Object.entries(files).filter(([, f]) => f.endsWith('.arrow')).map(([k, f]) => [k, new ArrowAppender(join(job.runDir, f), appenderOptions)]));
+  const resume = job.resume;
+  // a resumed model's files start with the rows up to its checkpoint; the rows beyond it go
+  const writers = Object.fromEntries(Object.entries(files).filter(([, f]) => f.endsWith('.arrow'))
+    .map(([k, f]) => [k, new ArrowAppender(join(job.runDir, f), { ...appenderOptions, keep: resume?.keep[k] })]));
   await job.onChunk(0, null, { files });
 
   const K = entry.miniBatchSize ?? 1;
-  const snapshots: FloatTensor[] = [];
+  const snapshots: FloatTensor[] = [...(resume?.snapshots ?? [])];
   await pipeline.begin({
     innerLoop: trace, stateSummary: model.stateSummary, emit: 'nll',
     snapshotMiniBatches: trace ? logSpacedIndices(Math.floor(total / K), job.snapshots) : [],
   });
-  let nllSum = 0, predictedTokens = 0, predictedBytes = 0;
-  const started = performance.now();
-  let lastManifest = started;
+  if (resume?.state) await pipeline.loadState(resume.state);
+  if (resume) replayRows(aggregator, Object.fromEntries(Object.entries(resume.keep).map(([k, c]) => [k, { columns: c, rows: c.position?.length ?? 0 }])));
+  let nllSum = resume?.nllSum ?? 0, predictedTokens = resume?.predictedTokens ?? 0, predictedBytes = resume?.predictedBytes ?? 0;
+  const started = performance.now() - (resume?.wallSeconds ?? 0) * 1000;
+  let lastManifest = performance.now();
+  let lastCheckpoint = performance.now();
   let status: RunModel['status'] = 'finished';
-  let done = 0;
+  let done = resume?.position ?? 0;
   const inFlight: InFlight[] = [];
-  let sent = 0;
+  let sent = done;
   const figures = (): Partial<RunModel> => {
     const wallSeconds = (performance.now() - started) / 1000;
     return {
@@ -320,7 +376,14 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
         const predicted = Math.min(end, total - 1) - start; // rows whose next token is inside the analysed range
         const answer = pipeline.submit(ids.subarray(start, end), ids.subarray(start + 1, start + 1 + predicted));
         answer.catch(() => undefined); // a failure is met where the chunk is awaited; until then it is not unhandled
-        inFlight.push({ start, end, predicted, answer });
+        // a checkpoint's state is asked for right behind its chunk, so later chunks in flight do not change it
+        let state: Promise<StatePart[]> | undefined;
+        if (end < total && performance.now() - lastCheckpoint >= job.checkpointSeconds * 1000) {
+          lastCheckpoint = performance.now();
+          state = pipeline.saveState();
+          state.catch(() => undefined);
+        }
+        inFlight.push({ start, end, predicted, answer, state });
         sent = end;
       }
       const chunk = inFlight.shift()!;
@@ -369,9 +432,10 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
       done = e;
       const seconds = (performance.now() - started) / 1000;
       writers.throughput.append({ position: Int32Array.of(done), tokens_per_s: Float64Array.of(done / Math.max(seconds, 1e-9)), elapsed_s: Float64Array.of(seconds) });
-      const saveNow = performance.now() - lastManifest > manifestIntervalMs;
+      const checkpoint = chunk.state ? await writeCheckpoint(job, writers, done, await chunk.state, trace ? { path: files.snapshots, snapshots, K } : null) : null;
+      const saveNow = checkpoint !== null || performance.now() - lastManifest > manifestIntervalMs;
       if (saveNow) lastManifest = performance.now();
-      await job.onChunk(done, predictedBytes > 0 ? nllSum / Math.LN2 / predictedBytes : null, saveNow ? figures() : null);
+      await job.onChunk(done, predictedBytes > 0 ? nllSum / Math.LN2 / predictedBytes : null, saveNow ? { ...figures(), ...(checkpoint ? { checkpoint } : {}) } : null);
       await yieldToEventLoop();
     }
   } catch (error) {
@@ -381,6 +445,21 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   await closeAll(writers);
   if (trace) writeFileAtomicSync(join(job.runDir, files.snapshots), writeSafetensors(snapshots, 'F32', { format: 'pt', mini_batch_size: String(K) }));
   return { status, ...figures() };
+}
+
+/**
+ * A checkpoint at `position`: the result files flushed up to it, the snapshots so far, then every stage's state
+ * (each file atomic); the caller records it in the manifest only after this.
+ */
+async function writeCheckpoint(
+  job: StreamJob, writers: Record<string, ArrowAppender>, position: number, parts: readonly StatePart[],
+  snapshots: { path: string; snapshots: readonly FloatTensor[]; K: number } | null,
+): Promise<NonNullable<RunModel['checkpoint']>> {
+  for (const w of Object.values(writers)) w.flush();
+  if (snapshots) writeFileAtomicSync(join(job.runDir, snapshots.path), writeSafetensors(snapshots.snapshots, 'F32', { format: 'pt', mini_batch_size: String(snapshots.K) }));
+  const file = stateFileOf(job.entry.key);
+  writeFileAtomicSync(join(job.runDir, file), encodeCheckpoint(position, parts));
+  return { position, file };
 }
 
 /** The key columns of per-mini-batch rows; the others are values. */

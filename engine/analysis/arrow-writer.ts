@@ -29,6 +29,12 @@ export interface AppenderOptions {
   readonly batchRows?: number;
   /** With `batchRows`: write what has gathered at least this often, so a crash loses only the last moments. */
   readonly flushMs?: number;
+  /**
+   * Resume: the file starts with these rows (what an earlier writer wrote up to a checkpoint) instead of empty.
+   * Crash-safe: the rows are first the whole `<name>.arrow`, then its first segment, and only then does the
+   * final file go, so at every instant the file reads as these rows.
+   */
+  readonly keep?: Columns;
 }
 
 /** The folder of a file's segments while its writer runs (or after it crashed). */
@@ -131,11 +137,22 @@ export class ArrowAppender {
 
   constructor(readonly path: string, private readonly options: AppenderOptions = {}) {
     this.parts = partsDirOf(path);
+    const keep = options.keep && rowsOf(options.keep) > 0 ? options.keep : null;
     try {
+      // kept rows replace the file whole before its segments go, so a crash in between leaves them readable
+      if (keep) writeAtomic(path, tableToIPC(this.table([keep]), 'file'));
       // a new file: what a previous writer left under this name goes
-      rmSync(path, { force: true });
+      else rmSync(path, { force: true });
       rmSync(this.parts, { recursive: true, force: true });
       mkdirSync(this.parts, { recursive: true });
+      if (keep) {
+        this.schemaOf = keep;
+        this.rowCount = rowsOf(keep);
+        this.pending = [keep];
+        this.pendingRows = this.rowCount;
+        this.flush();
+        rmSync(path, { force: true });
+      }
     } catch (error) {
       throw writeError(path, error);
     }
@@ -158,8 +175,9 @@ export class ArrowAppender {
     if (!batchRows || this.pendingRows >= batchRows || performance.now() - this.lastFlush >= (flushMs ?? Infinity)) this.flush();
   }
 
-  /** Writes the gathered rows as one new segment, then merges segments of equal size. */
-  private flush(): void {
+  /** Writes the gathered rows as one new segment now (a checkpoint needs them on disk), then merges segments of equal size. */
+  flush(): void {
+    this.throwIfFailed();
     this.lastFlush = performance.now();
     if (this.pending.length === 0) return;
     const columns = concatColumns(this.pending, this.pendingRows);

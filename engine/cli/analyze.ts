@@ -3,10 +3,13 @@ import { createRequire } from 'node:module';
 import { selectBackend } from '../core/backend.js';
 import { analyzeBook } from '../analysis/analyze.js';
 import { lockRunDir, prepareRunDir } from '../analysis/run-store.js';
+import { planResume, type ResumePlan } from '../analysis/resume.js';
+import { workbenchError } from '../core/errors.js';
 import { describeModel } from '../io/load-model.js';
 import { type Command, intOption, parseCommandArgs, requireOption } from './args.js';
 
 const help = `Usage: ttt-workbench analyze BOOK --model DIR [--model DIR2 ...] --out RUNDIR [options]
+       ttt-workbench analyze --resume RUNDIR [--backend B] [--stages N]
 
 Streams the whole book through each model in chunks, carrying each model's state from chunk to chunk, and
 writes per-token results as it goes:
@@ -21,10 +24,17 @@ Arrow IPC files read directly in pandas (pyarrow.ipc), polars and DuckDB. Ctrl-C
 cleanly: the run is kept, marked "cancelled", with everything computed so far (a second signal stops at once;
 the files stay readable). A run that fails says why on the terminal.
 
+Each model's carried state is checkpointed (RUNDIR/models/<model>/state.safetensors) at least every minute.
+--resume continues an interrupted, cancelled or failed run in its folder: finished models stay as they are, the
+others go on from their last checkpoint (their result files cut back to it), with the run's book, models and
+settings; it refuses, in one line, a run whose book or model files changed since it started.
+
 Options:
   --model DIR         model folder (repeat for several models; they advance over the book side by side)
   --out RUNDIR        run folder to create (an existing non-empty folder only with --force)
   --force             replace the run (or anything else) already in RUNDIR
+  --resume RUNDIR     continue the run in RUNDIR where it stopped (see above)
+  --checkpoint-seconds S  checkpoint each model's state at least every S seconds (default 60; 0: every chunk)
   --max-tokens N      analyse only the first N tokens
   --window W|full     Transformer attention: a sliding window of W tokens, or full causal attention over the
                       whole book (memory and time grow with it). Default: each Transformer's trained context
@@ -58,22 +68,38 @@ export const analyzeCommand: Command = {
     const { values, positionals } = parseCommandArgs('analyze', argv, {
       model: { type: 'string', multiple: true }, out: { type: 'string' }, 'max-tokens': { type: 'string' },
       window: { type: 'string' }, chunk: { type: 'string' }, 'no-inner-loop': { type: 'boolean' }, backend: { type: 'string' },
-      stages: { type: 'string' }, force: { type: 'boolean' },
+      stages: { type: 'string' }, force: { type: 'boolean' }, resume: { type: 'string' }, 'checkpoint-seconds': { type: 'string' },
     }, true);
     if (values.help) {
       io.stdout(help);
       return 0;
     }
-    const book = requireOption('analyze', positionals[0], 'BOOK');
-    const models = values.model ?? [];
-    requireOption('analyze', models[0], '--model');
-    const out = requireOption('analyze', values.out, '--out');
     const numbers = {
       maxTokens: intOption('analyze', values['max-tokens'], '--max-tokens', 1),
       window: values.window === 'full' ? ('full' as const) : intOption('analyze', values.window, '--window', 1),
       chunkTokens: intOption('analyze', values.chunk, '--chunk', 1),
       stages: intOption('analyze', values.stages, '--stages', 1),
+      checkpointSeconds: intOption('analyze', values['checkpoint-seconds'], '--checkpoint-seconds', 0),
     };
+    let resume: ResumePlan | null = null;
+    if (values.resume !== undefined) {
+      const given = [positionals[0] !== undefined && 'BOOK', values.model && '--model', values.out && '--out', values.force && '--force'].filter(Boolean);
+      if (given.length > 0) throw workbenchError('E_USAGE', `analyze: --resume takes the book, models and folder from the run; leave out ${given.join(', ')}`);
+    }
+    if (values.resume !== undefined) {
+      // a run another process is writing is refused by the lock below
+      resume = await planResume(requireOption('analyze', values.resume, '--resume'), {
+        maxTokens: numbers.maxTokens, window: numbers.window, chunkTokens: numbers.chunkTokens, innerLoop: values['no-inner-loop'] ? false : undefined,
+      });
+    }
+    const book = resume ? resume.manifest.book.path : requireOption('analyze', positionals[0], 'BOOK');
+    const models = resume ? resume.manifest.models.map((m) => m.dir) : values.model ?? [];
+    requireOption('analyze', models[0], '--model');
+    const out = resume ? values.resume! : requireOption('analyze', values.out, '--out');
+    if (resume) {
+      const s = resume.manifest.settings;
+      Object.assign(numbers, { maxTokens: s.maxTokens ?? undefined, window: s.window ?? undefined, chunkTokens: s.chunkTokens });
+    }
     // a stage is at least one layer: more stages than the deepest model has layers would start idle workers
     if (numbers.stages !== undefined) {
       let layers = 0;
@@ -84,7 +110,7 @@ export const analyzeCommand: Command = {
       }
     }
     const backend = await selectBackend(values.backend);
-    await prepareRunDir(out, values.force === true);
+    if (!resume) await prepareRunDir(out, values.force === true);
     const unlock = await lockRunDir(out);
     const controller = new AbortController();
     let signals = 0;
@@ -103,7 +129,7 @@ export const analyzeCommand: Command = {
     try {
       const { manifest, runDir } = await analyzeBook({
         book, models, runDir: out, backend, versions: engineVersions(), signal: controller.signal, ...numbers,
-        innerLoop: !values['no-inner-loop'],
+        innerLoop: resume ? resume.manifest.settings.innerLoop : !values['no-inner-loop'], resume: resume ?? undefined,
         onProgress: (p) => {
           if (!tty || performance.now() - lastLine < 200) return;
           lastLine = performance.now();

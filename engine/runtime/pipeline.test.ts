@@ -92,3 +92,33 @@ describe('a stage worker that dies', () => {
     });
   }
 });
+
+describe('saveState / loadState through the stages', () => {
+  const work = tempDir();
+  afterAll(() => work.cleanup());
+  const ids = Int32Array.from(new TextEncoder().encode(sampleText)).subarray(0, 90);
+
+  it('captures each stage right after the chunks before it, later chunks in flight; a reload continues the same', async () => {
+    const model = writeTinyModel(work.dir, 'ttt-mlp');
+    const pipeline = await StagePipeline.start({ backend: 'wasm', stages: 2 });
+    try {
+      await pipeline.load(model);
+      await pipeline.begin(logitsOnly);
+      // chunks of 10 (the mini-batch is 16): the state is saved inside a mini-batch, with three chunks behind it
+      const answers = [0, 10, 20].map((at) => pipeline.submit(ids.subarray(at, at + 10), new Int32Array(0)));
+      const saved = pipeline.saveState();
+      answers.push(...[30, 40, 50, 60, 70, 80].map((at) => pipeline.submit(ids.subarray(at, at + 10), new Int32Array(0))));
+      const straight = await Promise.all(answers);
+      const parts = await saved;
+      expect(parts.map((p) => p.layerStart)).toEqual([0, 1]);
+      await pipeline.begin(logitsOnly);
+      await pipeline.loadState(parts);
+      const resumed = await Promise.all([30, 40, 50, 60, 70, 80].map((at) => pipeline.submit(ids.subarray(at, at + 10), new Int32Array(0))));
+      let worst = 0;
+      resumed.forEach((r, i) => r.logits!.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - straight[i + 3].logits![j])))));
+      expect(worst).toBeLessThanOrEqual(1e-6);
+    } finally {
+      await pipeline.close();
+    }
+  });
+});

@@ -16,7 +16,7 @@ import type { BackendInfo } from '../core/backend.js';
 import { type ErrorCode, WorkbenchError, workbenchError } from '../core/errors.js';
 import type { ModelOptions } from '../models/registry.js';
 import type { LayerRange } from '../models/stage.js';
-import type { ChunkResult, DocumentSettings, FromStage, ToStage } from './stage-messages.js';
+import type { ChunkResult, DocumentSettings, FromStage, StatePart, ToStage } from './stage-messages.js';
 import { defaultStageCount, planStages } from './stage-plan.js';
 
 export interface PipelineOptions {
@@ -48,7 +48,7 @@ export class StagePipeline {
   private readonly replies: Waiter[][];
   private readonly chunks = new Map<number, Waiter>();
   /** Answers not yet settled, for `drain`. */
-  private readonly inFlight = new Set<Promise<ChunkResult>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   private nextSeq = 0;
   private model: PipelineModel | null = null;
   private backendInfo: BackendInfo | null = null;
@@ -135,6 +135,33 @@ export class StagePipeline {
     return promise;
   }
 
+  /**
+   * Every stage's carried state right after the chunks submitted so far (models/state-io.ts parts, first stage
+   * first). Travels the pipeline behind those chunks, so chunks submitted later do not change it.
+   */
+  saveState(): Promise<StatePart[]> {
+    this.loaded();
+    if (this.failure) return Promise.reject(this.failure);
+    const seq = this.nextSeq++;
+    const promise = new Promise<StatePart[]>((resolve, reject) => {
+      this.chunks.set(seq, { resolve: (m) => resolve(m.type === 'state' ? [...m.parts] : []), reject });
+    });
+    this.inFlight.add(promise);
+    promise.catch(() => undefined).finally(() => this.inFlight.delete(promise));
+    this.workers[0].postMessage({ type: 'saveState', seq, parts: [] } satisfies ToStage);
+    return promise;
+  }
+
+  /** Gives each stage the state `saveState` returned for it (after `begin`, before the first chunk). */
+  async loadState(parts: readonly StatePart[]): Promise<void> {
+    const model = this.loaded();
+    if (parts.length !== model.ranges.length || parts.some((p, i) => p.layerStart !== model.ranges[i].start)) {
+      throw workbenchError('E_INPUT', 'checkpoint', `its state is split at layers ${parts.map((p) => p.layerStart).join(', ')}, the pipeline at ${model.ranges.map((r) => r.start).join(', ')}`);
+    }
+    // copied, not transferred: tensors read from one file may share a buffer
+    await Promise.all(parts.map((part, index) => this.request(index, { type: 'loadState', part })));
+  }
+
   /** Frees the loaded model's weights and state in every stage. */
   async unload(): Promise<void> {
     if (!this.model) return;
@@ -180,7 +207,7 @@ export class StagePipeline {
       this.fail(message.code ? new WorkbenchError(message.code as ErrorCode, message.message) : this.stageError(index, message.message));
       return;
     }
-    if (message.type === 'result') {
+    if (message.type === 'result' || message.type === 'state') {
       const waiter = this.chunks.get(message.seq);
       this.chunks.delete(message.seq);
       waiter?.resolve(message);

@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { BackendInfo } from '../core/backend.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { LayerRange } from '../models/stage.js';
+import type { SerializedState } from '../models/state-io.js';
 
 /** What a chunk should produce: what the document settings ask for, fixed from `begin` to the next `begin`. */
 export interface DocumentSettings {
@@ -53,6 +54,22 @@ export interface ChunkMessage {
   readonly series: readonly StageSeries[];
 }
 
+/** One stage's carried state (models/state-io.ts), for checkpoints. */
+export interface StatePart extends SerializedState {
+  readonly layerStart: number;
+}
+
+/**
+ * A request for every stage's carried state, travelling the pipeline as a chunk does (main → first stage → … →
+ * last → main), so each stage answers with its state right after the chunks submitted before it.
+ */
+export interface SaveStateMessage {
+  readonly type: 'saveState';
+  readonly seq: number;
+  /** The parts of the stages it has been through. */
+  readonly parts: readonly StatePart[];
+}
+
 /** main → worker */
 export type ToStage =
   | { readonly type: 'init'; readonly backend: string; readonly index: number }
@@ -62,6 +79,9 @@ export type ToStage =
   /** Start a document: the carried state back to the model's initial state. */
   | { readonly type: 'begin'; readonly settings: DocumentSettings }
   | ChunkMessage
+  | SaveStateMessage
+  /** Replaces the stage's carried state (after `begin`, before the first chunk): what `saveState` gave for it. */
+  | { readonly type: 'loadState'; readonly part: StatePart }
   | { readonly type: 'unload' }
   /** Tests only: end the worker as a crash would (`exit`: process.exit inside it; `throw`: an uncaught exception). */
   | { readonly type: 'fault'; readonly kind: 'exit' | 'throw' };
@@ -88,5 +108,7 @@ export type FromStage =
   }
   | { readonly type: 'done' }
   | ChunkResult
+  /** The last stage's answer to `saveState`: every stage's part, first stage first. */
+  | { readonly type: 'state'; readonly seq: number; readonly parts: readonly StatePart[] }
   /** A failure the worker survived (bad model folder, token out of vocabulary): the run fails with this line. */
   | { readonly type: 'error'; readonly code: ErrorCode | null; readonly message: string };

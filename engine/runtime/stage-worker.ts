@@ -14,7 +14,8 @@ import { loadModel } from '../io/load-model.js';
 import { installWasmTrainingKernels } from '../train/wasm-kernels.js';
 import { nllOfTargets } from '../analysis/metrics.js';
 import { type CausalLM, type ForwardResult, type ModelState, releaseState } from '../models/model.js';
-import type { ChunkMessage, DocumentSettings, FromStage, StageSeries, ToStage } from './stage-messages.js';
+import { deserializeState, serializeState } from '../models/state-io.js';
+import type { ChunkMessage, DocumentSettings, FromStage, SaveStateMessage, StageSeries, ToStage } from './stage-messages.js';
 
 if (!parentPort) throw new Error('stage-worker.ts runs as a worker thread (runtime/pipeline.ts starts it)');
 const main = parentPort;
@@ -100,6 +101,16 @@ async function runChunk(chunk: ChunkMessage): Promise<void> {
   }
 }
 
+/** Adds this stage's carried state to a `saveState` request and passes it on (or answers the main thread). */
+async function saveState(message: SaveStateMessage): Promise<void> {
+  if (!stage) throw new Error('saveState before load');
+  const part = { layerStart: stage.model.layerRange.start, ...(await serializeState(stage.state)) };
+  const parts = [...message.parts, part];
+  const buffers = [...new Set(parts.flatMap((p) => p.tensors.map((t) => t.data.buffer as ArrayBuffer)))];
+  if (stage.model.layerRange.end !== stage.model.numLayers) next!.postMessage({ ...message, parts } satisfies SaveStateMessage, buffers);
+  else post({ type: 'state', seq: message.seq, parts }, buffers);
+}
+
 async function handle(message: ToStage): Promise<void> {
   switch (message.type) {
     case 'init': {
@@ -136,6 +147,17 @@ async function handle(message: ToStage): Promise<void> {
     }
     case 'chunk':
       return runChunk(message);
+    case 'saveState':
+      return saveState(message);
+    case 'loadState': {
+      if (!stage) throw new Error('loadState before load');
+      if (message.part.layerStart !== stage.model.layerRange.start) throw new Error(`the state is of a stage starting at layer ${message.part.layerStart}, this one starts at ${stage.model.layerRange.start}`);
+      const state = deserializeState(message.part, 'checkpoint');
+      tf.dispose(stage.state as unknown as tf.TensorContainer);
+      stage.state = state;
+      post({ type: 'done' });
+      return;
+    }
     case 'unload':
       unload();
       post({ type: 'done' });

@@ -14,7 +14,8 @@ import { estimateAnalysis } from '../analysis/estimate.js';
 import { compareRuns } from '../analysis/comparison.js';
 import { readSnapshots } from '../analysis/snapshots.js';
 import { readTokens } from '../analysis/tokens.js';
-import { listRunDirs, newRunId, readManifest, readSeries, summarize, withLiveness } from '../analysis/run-store.js';
+import { listRunDirs, lockRunDir, newRunId, readManifest, readSeries, summarize, withLiveness } from '../analysis/run-store.js';
+import { planResume, type ResumePlan } from '../analysis/resume.js';
 import { preview, readBook } from '../io/book.js';
 import { checkpointSize, tiedHeadOf } from '../io/checkpoint.js';
 import { describeModel } from '../io/load-model.js';
@@ -186,6 +187,34 @@ export class EngineService {
       return { runId };
     },
 
+    resumeRun: async ({ runId }) => {
+      await this.manifestOf(runId); // a bad id or a missing run is refused first
+      if (this.queue.isRunning(runId) || this.queue.isQueued(runId)) throw workbenchError('E_RUN', runId, 'is running or queued already');
+      const runDir = join(this.runsDir, runId);
+      const plan = await planResume(runDir);
+      const { manifest } = plan;
+      this.queue.enqueue({
+        id: runId,
+        run: async (signal) => {
+          const unlock = await lockRunDir(runDir).catch((error: unknown) => {
+            this.broadcast('runFailed', { runId, message: error instanceof WorkbenchError ? error.message : String(error) });
+            return null;
+          });
+          if (!unlock) return;
+          try {
+            await this.runAnalysis(runId, manifest.book.path, manifest.models.map((m) => m.dir), {
+              maxTokens: manifest.settings.maxTokens ?? undefined, window: manifest.settings.window ?? undefined, innerLoop: manifest.settings.innerLoop,
+              chunkTokens: manifest.settings.chunkTokens, backend: this.options.backend, resume: { ...plan, manifest: { ...manifest, id: runId } },
+            }, signal);
+          } finally {
+            await unlock();
+          }
+        },
+        onCancelledWhileQueued: () => this.broadcast('runFinished', { runId, status: 'cancelled' }),
+      });
+      return { runId };
+    },
+
     train: async (params) => {
       const runId = `train-${newRunId()}`;
       this.queue.enqueue({
@@ -273,7 +302,10 @@ export class EngineService {
 
   private async runAnalysis(
     runId: string, book: string, models: string[],
-    params: { maxTokens?: number; window?: number | 'full'; innerLoop?: boolean; stages?: number; backend: BackendInfo }, signal: AbortSignal,
+    params: {
+      maxTokens?: number; window?: number | 'full'; innerLoop?: boolean; stages?: number; backend: BackendInfo;
+      chunkTokens?: number; resume?: ResumePlan;
+    }, signal: AbortSignal,
   ): Promise<void> {
     let pushTimer: NodeJS.Timeout | null = null;
     const push = () => {
@@ -283,7 +315,7 @@ export class EngineService {
     try {
       const { manifest } = await analyzeBook({
         book, models, runId, runsDir: this.runsDir, maxTokens: params.maxTokens, window: params.window, innerLoop: params.innerLoop,
-        backend: params.backend, stages: params.stages, versions: this.options.versions, signal,
+        backend: params.backend, stages: params.stages, versions: this.options.versions, signal, chunkTokens: params.chunkTokens, resume: params.resume,
         onStart: (_id, _dir, aggregates) => {
           this.queued.delete(runId);
           this.live.set(runId, aggregates);
