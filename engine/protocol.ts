@@ -468,11 +468,6 @@ export const methods = {
     }).strict(),
     result: z.object({ path: z.string(), received: z.number().int(), done: z.boolean() }),
   },
-  /** Continues an interrupted or cancelled run from its last state checkpoint, in the same run folder. */
-  resumeRun: {
-    params: z.object({ runId: z.string() }).strict(),
-    result: z.object({ runId: z.string() }),
-  },
 } as const;
 
 /** The largest piece of an `uploadFile` (bytes before base64): frames stay a few MiB on every transport. */

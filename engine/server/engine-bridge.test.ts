@@ -45,7 +45,7 @@ describe('web mode bridge to the engine process', () => {
       const states: NotificationParams<'engineState'>[] = [];
       const replies = new Map<number, { result?: unknown; error?: { code: number; message: string } }>();
       ws.on('message', (data) => {
-        const json = JSON.parse(data.toString()) as { id?: number; method?: string; params?: unknown };
+        const json = JSON.parse(data.toString()) as { id?: number; method?: string; params?: unknown; result?: unknown; error?: { code: number; message: string } };
         if (json.method === 'engineState') states.push(json.params as NotificationParams<'engineState'>);
         else if (typeof json.id === 'number') replies.set(json.id, json);
       });

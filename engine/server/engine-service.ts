@@ -227,12 +227,6 @@ export class EngineService {
 
     cancel: async ({ runId }) => ({ cancelled: this.queue.cancel(runId) }),
 
-    // the carried-state checkpoints that resuming needs come with `analyze --resume` (branch `resume`)
-    resumeRun: async ({ runId }) => {
-      const manifest = withLiveness(await this.manifestOf(runId), this.queue.isRunning(runId));
-      throw workbenchError('E_RUN', runId, `is ${manifest.status}; this engine cannot resume runs yet`);
-    },
-
     listRuns: async () => {
       const stored = await listRunDirs(this.runsDir);
       // a run's id is its folder's name (see manifestOf), so a run folder copied in under another name opens
