@@ -30,6 +30,7 @@ Options:
   --book FILE     a book to list as the sample (repeatable; default: assets/books/*)
   --backend B     tensorflow | webgpu | wasm | cpu (default: the best available)
   --upload-limit MIB  the largest book the browser may upload, in MiB (default 64)
+  --checkpoint-seconds S  seconds between a run's state checkpoints, which Resume continues from (default 60)
   --rebuild       build the renderer even if its build looks current
   -h, --help      show this help`;
 
@@ -51,7 +52,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       port: { type: 'string' }, data: { type: 'string' }, model: { type: 'string', multiple: true }, book: { type: 'string', multiple: true },
-      backend: { type: 'string' }, 'upload-limit': { type: 'string' }, rebuild: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string' }, 'upload-limit': { type: 'string' }, 'checkpoint-seconds': { type: 'string' }, rebuild: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -83,6 +84,7 @@ async function main(): Promise<number> {
     'serve', '--stdio', '--data', values.data ?? process.env.TTT_WORKBENCH_HOME ?? join(homedir(), '.ttt-workbench'),
     ...(values.model ?? assets.models).flatMap((m) => ['--model', m]), ...(values.book ?? assets.books).flatMap((b) => ['--book', b]),
     ...(values.backend ? ['--backend', values.backend] : []), ...(uploadLimit ? ['--upload-limit', String(uploadLimit)] : []),
+    ...(values['checkpoint-seconds'] !== undefined ? ['--checkpoint-seconds', values['checkpoint-seconds']] : []),
   ];
   const bridge = bridgeEngineProcess(() => {
     const child = spawn(process.execPath, [join(root, 'bin', 'ttt-workbench.js'), ...args], { cwd: root, stdio: 'pipe' });

@@ -1,8 +1,8 @@
 /**
  * The app outlives its engine, end to end (web mode, Debian's Chromium): web mode's server runs the engine as a
  * child process, as the desktop app does. The child is killed (SIGKILL) while a run streams; the page says so in
- * one line, the engine restarts, the run reads as Interrupted with a Resume button; Resume carries it on to
- * Finished, with the per-token NLL and bits/byte of an uninterrupted run of the same model over the same book.
+ * one line, the engine restarts, the run reads as Interrupted with a Resume button (in the list and in its view);
+ * Resume carries it on to Finished, with the per-token NLL and bits/byte of an uninterrupted run of the same model over the same book.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +27,8 @@ beforeAll(async () => {
   const model = writeTinyModel(work.dir, 'ttt-linear', 'ttt-linear-tiny');
   // long enough that the run is still streaming when the engine is killed, short enough for two slow cores
   writeFileSync(book, readFileSync(join(repoRoot, 'assets', 'corpus', 'kjv.txt')).subarray(0, 40_000).toString('utf8').replace(/\uFFFD+$/, ''));
-  server = await startWeb(dataDir, [model], book);
+  // a state checkpoint every second (the default is a minute): the kill comes after one, well before the end
+  server = await startWeb(dataDir, [model], book, ['--checkpoint-seconds', '1']);
   browser = await launchBrowser(browserChoice);
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 });
@@ -59,8 +60,12 @@ describe.skipIf(browserChoice.skip)('an engine crash in web mode, end to end', (
     await page.getByRole('button', { name: 'Run analysis' }).click();
     await page.getByTestId('run-view').getByRole('button', { name: 'All runs' }).click();
     const run = runItems().first();
-    // past its first flushes, well before its end
+    // past its first checkpoint, well before its end
+    const engine = await engineClient(server!.url);
     await expect.poll(() => progressOf(run), { timeout: 60_000, interval: 50 }).toBeGreaterThanOrEqual(20);
+    const runId = (await engine.call('listRuns', {})).runs[0].id;
+    const checkpointOf = async () => (await engine.call('getRun', { runId })).manifest.models[0].checkpoint?.position ?? 0;
+    await expect.poll(checkpointOf, { timeout: 30_000, interval: 100 }).toBeGreaterThan(0);
     expect(await run.getAttribute('data-status')).toBe('running');
 
     const killedAt = await progressOf(run);
@@ -74,8 +79,23 @@ describe.skipIf(browserChoice.skip)('an engine crash in web mode, end to end', (
     expect(server!.enginePids()).toHaveLength(2);
     expect(await run.getByText('Interrupted', { exact: true }).count()).toBe(1);
 
-    await run.getByRole('button', { name: 'Resume' }).click();
-    await expect.poll(() => run.getAttribute('data-status'), { timeout: 120_000, interval: 250 }).toBe('finished');
+    expect(await run.getByRole('button', { name: 'Resume' }).count()).toBe(1);
+    // what the engine kept: rows and a state checkpoint past the start, so Resume goes on rather than over
+    const kept = (await engine.call('getRun', { runId })).manifest.models[0];
+    expect(kept.checkpoint?.position).toBeGreaterThan(0);
+    expect(kept.checkpoint!.position).toBeLessThan(kept.tokensTotal);
+    expect(kept.tokensDone).toBeGreaterThanOrEqual(kept.checkpoint!.position);
+
+    // its view says the same and resumes it there
+    await run.getByRole('button', { name: /^Open / }).click();
+    const view = page.getByTestId('run-view');
+    const status = () => view.locator('.page-header .status').first().textContent();
+    await expect.poll(status, { timeout: 15_000 }).toBe('interrupted');
+    await view.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(status, { timeout: 120_000, interval: 250 }).toBe('finished');
+    expect(await view.getByRole('button', { name: 'Resume' }).count()).toBe(0);
+    await view.getByRole('button', { name: 'All runs' }).click();
+    await expect.poll(() => run.getAttribute('data-status')).toBe('finished');
     expect(await runItems().count()).toBe(1); // the same run, not a new one
 
     // the same model over the same book, uninterrupted
@@ -83,7 +103,6 @@ describe.skipIf(browserChoice.skip)('an engine crash in web mode, end to end', (
     await expect.poll(() => runItems().count()).toBe(2);
     await expect.poll(() => runItems().first().getAttribute('data-status'), { timeout: 120_000, interval: 250 }).toBe('finished');
 
-    const engine = await engineClient(server!.url);
     try {
       const { runs } = await engine.call('listRuns', {});
       expect(runs.map((r) => r.status)).toEqual(['finished', 'finished']);
@@ -99,7 +118,7 @@ describe.skipIf(browserChoice.skip)('an engine crash in web mode, end to end', (
       expect(worst).toBeLessThanOrEqual(1e-5);
       const [bpbPlain, bpbResumed] = [plain, resumed].map((r) => r.manifest.models[0].bitsPerByte!);
       expect(Math.abs(bpbPlain - bpbResumed)).toBeLessThanOrEqual(1e-5);
-      console.log(`killed at ${killedAt}%, resumed: ${b.rows} positions, max |ΔNLL| ${worst}, bits/byte ${bpbResumed} vs ${bpbPlain}`);
+      console.log(`killed at ${killedAt}% (checkpoint at ${kept.checkpoint!.position} of ${kept.tokensTotal} tokens), resumed: ${b.rows} positions, max |ΔNLL| ${worst}, bits/byte ${bpbResumed} vs ${bpbPlain}`);
     } finally {
       engine.close();
     }

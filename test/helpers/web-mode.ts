@@ -12,9 +12,9 @@ export interface WebMode {
   enginePids(): number[];
 }
 
-/** Starts web mode with these models and book, and resolves with the URL of the one line it prints. */
-export async function startWeb(dataDir: string, models: readonly string[], book: string): Promise<WebMode> {
-  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, ...models.flatMap((m) => ['--model', m]), '--book', book];
+/** Starts web mode with these models and book (and more of its options), and resolves with the URL of the one line it prints. */
+export async function startWeb(dataDir: string, models: readonly string[], book: string, options: readonly string[] = []): Promise<WebMode> {
+  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, ...models.flatMap((m) => ['--model', m]), '--book', book, ...options];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
