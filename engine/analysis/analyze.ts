@@ -245,8 +245,11 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
   return { runDir, manifest };
 }
 
-/** Checkpoints of a model's state at least this often, by default. */
-const defaultCheckpointSeconds = 60;
+/**
+ * Checkpoints of a model's state at least this often, by default (TTT_WORKBENCH_CHECKPOINT_SECONDS sets another
+ * default, e.g. for an end-to-end test of resume through the app).
+ */
+const defaultCheckpointSeconds = Number(process.env.TTT_WORKBENCH_CHECKPOINT_SECONDS ?? 60);
 
 /** The manifest of a resumed run: its models that go on are queued again with the figures of the rows they keep. */
 function resumedManifest(plan: ResumePlan, options: AnalyzeOptions, runDir: string): RunManifest {
@@ -306,8 +309,11 @@ interface StreamJob {
 
 /** Manifest updates at most this often. */
 const manifestIntervalMs = 2000;
-/** Result files gather rows into large record batches (fast to read back), written at least every 2 s. */
-const appenderOptions = { batchRows: 65_536, flushMs: 2000 };
+/**
+ * Result files gather rows into large record batches (fast to read back), written at least every 2 s (tests set
+ * another interval with TTT_WORKBENCH_FLUSH_MS, to see rows flushed between checkpoints without waiting).
+ */
+const appenderOptions = { batchRows: 65_536, flushMs: Number(process.env.TTT_WORKBENCH_FLUSH_MS ?? 2000) };
 
 /** A chunk sent into the pipeline and not yet written: tokens [start, end), the first `predicted` of them scored. */
 interface InFlight {
@@ -329,7 +335,8 @@ async function streamModel(job: StreamJob): Promise<Partial<RunModel>> {
   const files: Record<string, string> = { nll: rel('tokens.arrow'), throughput: rel('throughput.arrow') };
   if (trace) Object.assign(files, { innerLoop: rel('inner_loop.arrow'), hiddenState: rel('hidden_state.arrow'), snapshots: rel('snapshots.safetensors') });
   if (model.stateSummary) files.modelState = rel('model_state.arrow');
-  const resume = job.resume;
+  // a checkpoint split into other stages than the pipeline's cannot be loaded: that model starts over
+  const resume = job.resume && (!job.resume.state || sameSplit(job.resume.state, model.ranges)) ? job.resume : undefined;
   // a resumed model's files start with the rows up to its checkpoint; the rows beyond it go
   const writers = Object.fromEntries(Object.entries(files).filter(([, f]) => f.endsWith('.arrow'))
     .map(([k, f]) => [k, new ArrowAppender(join(job.runDir, f), { ...appenderOptions, keep: resume?.keep[k] })]));
@@ -461,6 +468,9 @@ async function writeCheckpoint(
   writeFileAtomicSync(join(job.runDir, file), encodeCheckpoint(position, parts));
   return { position, file };
 }
+
+const sameSplit = (parts: readonly StatePart[], ranges: PipelineModel['ranges']) =>
+  parts.length === ranges.length && parts.every((p, i) => p.layerStart === ranges[i].start);
 
 /** The key columns of per-mini-batch rows; the others are values. */
 const perMiniBatchKeys: ReadonlySet<string> = new Set(['layer', 'mini_batch', 'position']);

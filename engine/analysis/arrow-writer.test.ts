@@ -32,6 +32,22 @@ describe('ArrowAppender', () => {
   });
 });
 
+describe('ArrowAppender keep (resume)', () => {
+  it('starts a file with the kept rows, on disk at once, replacing what an earlier writer left', async () => {
+    const path = join(work.dir, 'kept.arrow');
+    const earlier = new ArrowAppender(path, { batchRows: 1000 });
+    earlier.append(rows(1, 50));
+    await earlier.close();
+    const appender = new ArrowAppender(path, { batchRows: 1000, flushMs: 60_000, keep: rows(1, 20) });
+    // a crash now keeps them: the segment is written, the old whole file gone
+    expect(existsSync(path)).toBe(false);
+    expect((await readArrowTable(path)).numRows).toBe(20);
+    appender.append(rows(21, 5));
+    await appender.close();
+    expect(Array.from(tableFromIPC(readFileSync(path)).getChild('position')!.toArray() as Int32Array)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+  });
+});
+
 describe('crash safety', () => {
   const positions = (table: { getChild(n: string): { toArray(): unknown } | null }) => Array.from(table.getChild('position')!.toArray() as Int32Array);
 

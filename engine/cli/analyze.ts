@@ -59,6 +59,14 @@ export function engineVersions(): Record<string, string> {
   return { node: process.versions.node, 'ttt-workbench': version('../..'), '@tensorflow/tfjs-core': version('@tensorflow/tfjs-core') };
 }
 
+/** A number of seconds ≥ 0 (fractions allowed), or one usage line. */
+function secondsOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\s*$/.test(value) ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0) throw workbenchError('E_USAGE', `analyze: --checkpoint-seconds must be a number ≥ 0, got "${value}"`);
+  return n;
+}
+
 const formatEta = (s: number | null) => (s === null || !Number.isFinite(s) ? '?' : s < 90 ? `${Math.round(s)}s` : `${Math.round(s / 60)}m`);
 
 export const analyzeCommand: Command = {
@@ -79,7 +87,7 @@ export const analyzeCommand: Command = {
       window: values.window === 'full' ? ('full' as const) : intOption('analyze', values.window, '--window', 1),
       chunkTokens: intOption('analyze', values.chunk, '--chunk', 1),
       stages: intOption('analyze', values.stages, '--stages', 1),
-      checkpointSeconds: intOption('analyze', values['checkpoint-seconds'], '--checkpoint-seconds', 0),
+      checkpointSeconds: secondsOption(values['checkpoint-seconds']),
     };
     let resume: ResumePlan | null = null;
     if (values.resume !== undefined) {
