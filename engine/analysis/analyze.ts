@@ -178,6 +178,8 @@ export async function analyzeBook(options: AnalyzeOptions): Promise<AnalyzeResul
   const depth = stages + 1;
   const lead = Math.max(...manifest.models.map((m) => ((depth + 1) * chunkTokens) / Math.max(1, m.tokensTotal)));
   const schedule = new SideBySide(manifest.models.map((m, i) => ({ model: m.key, total: m.tokensTotal, boundedAttention: plans[i].attention.window !== null || plans[i].description.trainedContext === null })), lead);
+  // resumed models start where they stopped: side by side, none waits on another's position before its checkpoint
+  manifest.models.forEach((m, i) => m.tokensDone > 0 && schedule.advance(i, m.tokensDone, m.bitsPerByte));
   let lastProgress = 0;
   const reportProgress = (force = false) => {
     if (!options.onProgress || (!force && performance.now() - lastProgress < (options.progressIntervalMs ?? progressIntervalMs))) return;

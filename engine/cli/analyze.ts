@@ -1,5 +1,6 @@
 /** `ttt-workbench analyze`: stream a book through models and store per-token results in a run folder. */
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { selectBackend } from '../core/backend.js';
 import { analyzeBook } from '../analysis/analyze.js';
 import { lockRunDir, prepareRunDir } from '../analysis/run-store.js';
@@ -100,8 +101,9 @@ export const analyzeCommand: Command = {
         maxTokens: numbers.maxTokens, window: numbers.window, chunkTokens: numbers.chunkTokens, innerLoop: values['no-inner-loop'] ? false : undefined,
       });
     }
-    const book = resume ? resume.manifest.book.path : requireOption('analyze', positionals[0], 'BOOK');
-    const models = resume ? resume.manifest.models.map((m) => m.dir) : values.model ?? [];
+    // absolute in the manifest, so --resume finds them from any folder
+    const book = resume ? resume.manifest.book.path : resolve(requireOption('analyze', positionals[0], 'BOOK'));
+    const models = resume ? resume.manifest.models.map((m) => m.dir) : (values.model ?? []).map((m) => (m === '' ? m : resolve(m)));
     requireOption('analyze', models[0], '--model');
     const out = resume ? values.resume! : requireOption('analyze', values.out, '--out');
     if (resume) {
