@@ -26,7 +26,7 @@ beforeAll(async () => {
   if (browserChoice.skip) return;
   const model = writeTinyModel(work.dir, 'ttt-linear', 'ttt-linear-tiny');
   // long enough that the run is still streaming when the engine is killed, short enough for two slow cores
-  writeFileSync(book, readFileSync(join(repoRoot, 'assets', 'corpus', 'kjv.txt')).subarray(0, 40_000).toString('utf8').replace(/\uFFFD+$/, ''));
+  writeFileSync(book, readFileSync(join(repoRoot, 'assets', 'corpus', 'kjv.txt')).subarray(0, 30_000).toString('utf8').replace(/\uFFFD+$/, ''));
   // a state checkpoint every second (the default is a minute): the kill comes after one, well before the end
   server = await startWeb(dataDir, [model], book, ['--checkpoint-seconds', '1']);
   browser = await launchBrowser(browserChoice);
