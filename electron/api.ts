@@ -23,12 +23,8 @@ export type RequestOutcome<M extends MethodName = MethodName> =
   | { readonly ok: true; readonly result: MethodResult<M> }
   | { readonly ok: false; readonly error: RpcError };
 
-export interface EngineState {
-  /** `crashed`: the process died and a restart is scheduled; `failed`: it kept dying and main gave up. */
-  readonly status: 'starting' | 'ready' | 'crashed' | 'failed';
-  readonly message: string | null;
-  readonly restarts: number;
-}
+/** `crashed`: the process died and a restart is scheduled; `failed`: it kept dying and main gave up. */
+export type EngineState = NotificationParams<'engineState'>;
 
 /** What the native menus and drag-and-drop ask the renderer to do. */
 export type AppCommand =

@@ -6,9 +6,9 @@ import { app, BrowserWindow, dialog, ipcMain, Menu, session, type WebFrameMain }
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { EngineProcess } from '../engine/server/engine-process.js';
 import { type AppCommand, channels, type EngineState } from './api.js';
 import { contentSecurityPolicy } from './csp.js';
-import { EngineProcess } from './engine-process.js';
 import { classifyPaths, shippedAssets } from './files.js';
 import { isAppUrl, registerIpc } from './ipc.js';
 import { menuTemplate } from './menu.js';

@@ -674,6 +674,15 @@ export const notifications = {
     finished: z.array(CorpusDocumentRow.extend({ model: z.string() })),
     failures: z.array(z.object({ model: z.string(), document: z.number().int(), name: z.string(), error: z.string() })),
   }),
+  /**
+   * The engine process as its supervisor sees it (web mode's server sends this; the desktop app's main sends the
+   * same over IPC): `crashed` means it died and a restart is scheduled, `failed` that it kept dying and was left.
+   */
+  engineState: z.object({
+    status: z.enum(['starting', 'ready', 'crashed', 'failed']),
+    message: z.string().nullable(),
+    restarts: z.number().int().nonnegative(),
+  }),
 } as const;
 
 export type NotificationName = keyof typeof notifications;

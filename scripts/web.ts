@@ -1,18 +1,21 @@
 /**
- * `npm run web [-- --port P]`: the workbench in a browser. Builds the renderer when its build is missing or
- * older than its sources, starts the engine in this process (JSON-RPC over WebSocket plus the renderer's files
- * over HTTP, on 127.0.0.1 only, behind a random token), and prints exactly one line:
+ * `npm run web [-- --port P]`: the workbench in a browser, shaped like the desktop app. Builds the renderer when its
+ * build is missing or older than its sources, serves its files over HTTP and JSON-RPC over a WebSocket (127.0.0.1
+ * only, behind a random token), and runs the engine as a child process (`ttt-workbench serve --stdio`, as
+ * Electron's main does), relaying frames between the pages and the child and restarting the child when it dies:
+ * the pages stay connected and show the engine's state. Prints exactly one line on stdout:
  *   Workbench ready: http://127.0.0.1:P/?token=…
+ * and on stderr one line per engine process started: `web: engine process started (pid N)`.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { shippedAssets } from '../electron/files.js';
-import { engineVersions } from '../engine/cli/analyze.js';
-import { selectBackend } from '../engine/core/backend.js';
-import { EngineService } from '../engine/server/engine-service.js';
+import { BackendName } from '../engine/protocol.js';
+import { bridgeEngineProcess } from '../engine/server/engine-bridge.js';
 import { serveWebSocket } from '../engine/server/websocket-transport.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +30,7 @@ Options:
   --book FILE     a book to list as the sample (repeatable; default: assets/books/*)
   --backend B     tensorflow | webgpu | wasm | cpu (default: the best available)
   --upload-limit MIB  the largest book the browser may upload, in MiB (default 64)
+  --checkpoint-seconds S  seconds between a run's state checkpoints, which Resume continues from (default 60)
   --rebuild       build the renderer even if its build looks current
   -h, --help      show this help`;
 
@@ -48,7 +52,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       port: { type: 'string' }, data: { type: 'string' }, model: { type: 'string', multiple: true }, book: { type: 'string', multiple: true },
-      backend: { type: 'string' }, 'upload-limit': { type: 'string' }, rebuild: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string' }, 'upload-limit': { type: 'string' }, 'checkpoint-seconds': { type: 'string' }, rebuild: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -72,25 +76,32 @@ async function main(): Promise<number> {
       else process.env.NODE_ENV = nodeEnv;
     }
   }
+  if (values.backend !== undefined && !BackendName.safeParse(values.backend).success) {
+    throw new Error(`--backend must be one of ${BackendName.options.join(', ')}, got "${values.backend}"`);
+  }
   const assets = shippedAssets(root);
-  const service = new EngineService({
-    dataDir: values.data ?? process.env.TTT_WORKBENCH_HOME ?? join(homedir(), '.ttt-workbench'),
-    builtinModels: values.model ?? assets.models,
-    builtinBooks: values.book ?? assets.books,
-    backend: await selectBackend(values.backend),
-    versions: engineVersions(),
-    ...(uploadLimit ? { uploadLimits: { bookBytes: Math.round(uploadLimit * 1024 * 1024) } } : {}),
+  const args = [
+    'serve', '--stdio', '--data', values.data ?? process.env.TTT_WORKBENCH_HOME ?? join(homedir(), '.ttt-workbench'),
+    ...(values.model ?? assets.models).flatMap((m) => ['--model', m]), ...(values.book ?? assets.books).flatMap((b) => ['--book', b]),
+    ...(values.backend ? ['--backend', values.backend] : []), ...(uploadLimit ? ['--upload-limit', String(uploadLimit)] : []),
+    ...(values['checkpoint-seconds'] !== undefined ? ['--checkpoint-seconds', values['checkpoint-seconds']] : []),
+  ];
+  const bridge = bridgeEngineProcess(() => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'ttt-workbench.js'), ...args], { cwd: root, stdio: 'pipe' });
+    process.stderr.write(`web: engine process started (pid ${child.pid})\n`);
+    return child;
+  }, {
+    onState: (state) => state.status === 'crashed' || state.status === 'failed' ? process.stderr.write(`web: ${state.message}\n`) : undefined,
   });
-  const engine = await serveWebSocket(service, { port, staticDir: rendererDir });
-  process.stdout.write(`Workbench ready: ${engine.url}\n`);
+  const server = await serveWebSocket(bridge, { port, staticDir: rendererDir });
+  process.stdout.write(`Workbench ready: ${server.url}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  // cancelled runs close their files first, so they stay readable
-  service.queue.cancelAll();
-  await service.queue.whenIdle();
-  await engine.close();
+  // closing the engine's stdin cancels its run, which closes its files first, so they stay readable
+  await bridge.stop();
+  await server.close();
   return 0;
 }
 

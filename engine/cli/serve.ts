@@ -23,6 +23,8 @@ Options:
   --model DIR         a model folder always listed (repeatable; the shipped demo models)
   --book FILE         a book always listed (repeatable; the shipped sample book)
   --backend B         tensorflow | webgpu | wasm | cpu (default: the best available)
+  --upload-limit MIB  the largest book a browser may upload (uploadFile), in MiB (default 64)
+  --checkpoint-seconds S  seconds between an analysis run's state checkpoints, which Resume continues from (default 60)
   -h, --help          show this help`;
 
 export const serveCommand: Command = {
@@ -32,12 +34,19 @@ export const serveCommand: Command = {
     const { values } = parseCommandArgs('serve', argv, {
       stdio: { type: 'boolean' }, port: { type: 'string' }, token: { type: 'string' }, static: { type: 'string' },
       data: { type: 'string' }, model: { type: 'string', multiple: true }, book: { type: 'string', multiple: true }, backend: { type: 'string' },
+      'upload-limit': { type: 'string' }, 'checkpoint-seconds': { type: 'string' },
     });
     if (values.help) {
       io.stdout(help);
       return 0;
     }
     if (!values.stdio && values.port === undefined) throw workbenchError('E_USAGE', 'serve: give --stdio or --port P (see ttt-workbench serve --help)');
+    const uploadLimit = values['upload-limit'] === undefined ? undefined : Number(values['upload-limit']);
+    if (uploadLimit !== undefined && !(uploadLimit > 0)) throw workbenchError('E_USAGE', `serve: --upload-limit must be a positive number of MiB, got "${values['upload-limit']}"`);
+    const checkpointSeconds = values['checkpoint-seconds'] === undefined ? undefined : Number(values['checkpoint-seconds']);
+    if (checkpointSeconds !== undefined && !(checkpointSeconds >= 0)) {
+      throw workbenchError('E_USAGE', `serve: --checkpoint-seconds must be a number of seconds, 0 or more, got "${values['checkpoint-seconds']}"`);
+    }
     const backend = await selectBackend(values.backend);
     const service = new EngineService({
       dataDir: values.data ?? process.env.TTT_WORKBENCH_HOME ?? join(homedir(), '.ttt-workbench'),
@@ -45,6 +54,8 @@ export const serveCommand: Command = {
       builtinBooks: values.book ?? [],
       backend,
       versions: engineVersions(),
+      ...(uploadLimit ? { uploadLimits: { bookBytes: Math.round(uploadLimit * 1024 * 1024) } } : {}),
+      checkpointSeconds,
     });
     if (values.stdio) {
       await serveStdio(service);

@@ -37,6 +37,8 @@ export interface EngineServiceOptions {
   readonly versions?: Record<string, string>;
   /** Web mode's upload limits (`uploadFile`); default 64 MiB per book, 4 GiB per model file. */
   readonly uploadLimits?: Partial<UploadLimits>;
+  /** Seconds between state checkpoints of an analysis run, which `resumeRun` continues from (default: analyze.ts's). */
+  readonly checkpointSeconds?: number;
 }
 
 interface Library {
@@ -322,6 +324,7 @@ export class EngineService {
       const { manifest } = await analyzeBook({
         book, models, runId, runsDir: this.runsDir, maxTokens: params.maxTokens, window: params.window, innerLoop: params.innerLoop,
         backend: params.backend, stages: params.stages, versions: this.options.versions, signal, chunkTokens: params.chunkTokens, resume: params.resume,
+        checkpointSeconds: this.options.checkpointSeconds,
         onStart: (_id, _dir, aggregates) => {
           this.queued.delete(runId);
           this.live.set(runId, aggregates);

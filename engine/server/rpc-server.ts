@@ -8,7 +8,7 @@
  */
 import { WorkbenchError } from '../core/errors.js';
 import {
-  errorCodes, type MethodName, type MethodParams, type MethodResult, methods, type NotificationName, type NotificationParams,
+  EngineError, errorCodes, type MethodName, type MethodParams, type MethodResult, methods, type NotificationName, type NotificationParams,
   RpcRequest, type RpcResponse,
 } from '../protocol.js';
 
@@ -18,6 +18,15 @@ export interface HandlerContext {
 }
 
 export type Handlers = { [M in MethodName]: (params: MethodParams<M>, context: HandlerContext) => Promise<MethodResult<M>> };
+
+/**
+ * What a transport serves: the handlers, and notifications for every connection. The engine's own service is one;
+ * web mode's bridge to the engine process (engine-bridge.ts) is another.
+ */
+export interface RpcEndpoint {
+  readonly handlers: Handlers;
+  subscribe(notify: HandlerContext['notify']): () => void;
+}
 
 export interface RpcServer {
   /** Handles one incoming frame; resolves to the response frame, or null for notifications from the client. */
@@ -80,6 +89,8 @@ export function createRpcServer(handlers: Handlers, notify: HandlerContext['noti
       return respond({ result });
     } catch (error) {
       if (error instanceof WorkbenchError) return respond({ error: { code: errorCodes.requestFailed, message: messageOf(error) } });
+      // an answer relayed from another engine (web mode's engine process) keeps its code and line
+      if (error instanceof EngineError) return respond({ error: { code: error.code, message: messageOf(error) } });
       return respond({ error: { code: errorCodes.internalError, message: `internal error: ${messageOf(error)}` } });
     }
   }

@@ -12,8 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { WebSocketServer } from 'ws';
-import type { EngineService } from './engine-service.js';
-import { createRpcServer, maxFrameBytes } from './rpc-server.js';
+import { createRpcServer, maxFrameBytes, type RpcEndpoint } from './rpc-server.js';
 
 export interface WebSocketEngine {
   readonly port: number;
@@ -52,7 +51,7 @@ export function refusesUpgrade(req: IncomingMessage, token: string, port: number
   return 403;
 }
 
-export async function serveWebSocket(service: EngineService, options: { port?: number; token?: string; staticDir?: string } = {}): Promise<WebSocketEngine> {
+export async function serveWebSocket(service: RpcEndpoint, options: { port?: number; token?: string; staticDir?: string } = {}): Promise<WebSocketEngine> {
   const token = options.token ?? randomBytes(16).toString('hex');
   let port = options.port ?? 0; // the port listened on, once listening
   const http: Server = createServer((req, res) => {

@@ -17,7 +17,7 @@ import { useViewStore } from '../stores/view.js';
 import type { ConnectionStatus, EngineTransport } from '../transport/types.js';
 import { connect } from './connect.js';
 import { openBookAt } from './library.js';
-import { cancelRun, openRun, runAnalysis } from './runs.js';
+import { cancelRun, openRun, resumeRun, runAnalysis } from './runs.js';
 
 const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useSettingsStore, useViewStore] as const;
 
@@ -125,6 +125,44 @@ describe('renderer commands', () => {
     expect(useRunsStore.getState().runs[0].status).toBe('cancelled');
     fake.notify('runFailed', { runId: 'r1', message: 'out of memory' });
     expect(useViewStore.getState().banner?.message).toBe('Run failed: out of memory');
+  });
+
+  it('reloads the runs when the engine is back after a restart, and resumes an interrupted run', async () => {
+    const summary = (status: 'running' | 'interrupted' | 'queued') => ({
+      id: 'r1', dir: '/runs/r1', status, createdAt: manifest.createdAt, book: 'a.txt', tokens: 100,
+      models: [{ name: 'tiny', family: 'ttt' as const, status, tokensDone: 40, bitsPerByte: null }],
+    });
+    let listed = summary('running');
+    let refuse = false;
+    const fake = fakeTransport({
+      info: () => ({ engine: 'ttt-workbench', backend: manifest.backend }),
+      listBooks: () => ({ books: [] }), listModels: () => ({ models: [] }), listBackends: () => ({ default: 'wasm', backends: [] }),
+      listRuns: () => ({ runs: [listed] }),
+      resumeRun: ({ runId }: { runId: string }) => {
+        if (refuse) throw new Error(`run ${runId}: its book changed since it ran`);
+        listed = summary('queued');
+        return { runId };
+      },
+    });
+    connect(fake.transport);
+    fake.setStatus('connected');
+    await flush();
+    expect(useRunsStore.getState().runs[0].status).toBe('running');
+    // the engine process died with the run; once a new one answers, the list says what became of it
+    listed = summary('interrupted');
+    fake.setStatus('restarting');
+    await flush();
+    expect(useRunsStore.getState().runs[0].status).toBe('running');
+    fake.setStatus('connected');
+    await flush();
+    expect(useRunsStore.getState().runs[0].status).toBe('interrupted');
+
+    await resumeRun('r1');
+    expect(fake.calls.filter((c) => c.method === 'resumeRun')).toEqual([{ method: 'resumeRun', params: { runId: 'r1' } }]);
+    expect(useRunsStore.getState().runs[0].status).toBe('queued');
+    refuse = true;
+    await resumeRun('r1');
+    expect(useViewStore.getState().banner?.message).toBe('run r1: its book changed since it ran');
   });
 
   it('lists the engine\'s backends on connecting, runs where the settings say, and shows where each model runs', async () => {

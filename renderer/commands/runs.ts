@@ -51,6 +51,15 @@ export async function cancelRun(runId: string): Promise<void> {
   if (result && !result.cancelled) await refreshRuns(); // it had already ended
 }
 
+/** Continues an interrupted or cancelled run where it stopped (same run, same folder); it queues like a new one. */
+export async function resumeRun(runId: string): Promise<void> {
+  const resumed = await attempt(`resume:${runId}`, () => request('resumeRun', { runId }));
+  if (!resumed) return;
+  setRunStatus(resumed.runId, 'queued');
+  await refreshRuns();
+  if (useViewStore.getState().runId === resumed.runId) await loadRun(resumed.runId);
+}
+
 /** The manifest of one run, its chart aggregates and what its current tab draws, for the run view. */
 export async function loadRun(runId: string): Promise<void> {
   const got = await attempt('loadRun', () => request('getRun', { runId }));

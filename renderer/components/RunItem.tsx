@@ -1,7 +1,7 @@
 /** One run in the queue/history: book and models, status, where it runs, progress, speed, ETA, cancel. */
 import { memo } from 'react';
 import type { RunSummary } from '../../engine/protocol.js';
-import { cancelRun, openRun } from '../commands/runs.js';
+import { cancelRun, openRun, resumeRun } from '../commands/runs.js';
 import { formatDuration, formatRate, formatTime, formatTokens } from '../lib/format.js';
 import { formatStages, summarizeStages } from '../lib/placement.js';
 import { isActive, type RunProgress, runFraction } from '../stores/runs.js';
@@ -20,6 +20,8 @@ const statusText: Record<RunSummary['status'], string> = {
 
 export const RunItem = memo(function RunItem({ run, progress }: RunItemProps) {
   const cancelling = useViewStore((s) => s.pending[`cancel:${run.id}`] === true);
+  const resuming = useViewStore((s) => s.pending[`resume:${run.id}`] === true);
+  const resumable = run.status === 'interrupted' || run.status === 'cancelled';
   const models = run.models.map((m) => m.name).join(', ');
   const name = `${run.book} · ${models}`;
   const live = isActive(run.status);
@@ -67,9 +69,12 @@ export const RunItem = memo(function RunItem({ run, progress }: RunItemProps) {
         {live ? (<>
           <button type="button" className="button button-small" onClick={() => void openRun(run.id)} disabled={run.status === 'queued'} aria-label={`Open ${name}`}>Open</button>
           <button type="button" className="button button-small button-danger" onClick={() => void cancelRun(run.id)} disabled={cancelling}>Cancel run</button>
-        </>) : (
+        </>) : (<>
           <button type="button" className="button button-small" onClick={() => void openRun(run.id)} aria-label={`Open ${name}`}>Open</button>
-        )}
+          {resumable && (
+            <button type="button" className="button button-small" onClick={() => void resumeRun(run.id)} disabled={resuming} title="Continue this run from where it stopped">Resume</button>
+          )}
+        </>)}
       </div>
     </li>
   );

@@ -1,8 +1,10 @@
 /**
  * Web mode: JSON-RPC frames over a WebSocket to the engine on 127.0.0.1, reconnecting when the socket drops
- * (the engine keeps runs on disk, so a reconnected page lists the same runs).
+ * (the engine keeps runs on disk, so a reconnected page lists the same runs). `npm run web` runs the engine as a
+ * child process and says how it is (`engineState`): an engine that died and is restarting reads as `restarting`,
+ * as in the desktop app, while the socket stays open.
  */
-import { EngineError, errorCodes, RpcClient } from '../../engine/protocol.js';
+import { EngineError, errorCodes, type NotificationParams, RpcClient } from '../../engine/protocol.js';
 import type { ConnectionStatus, EngineTransport } from './types.js';
 
 /** The part of the WebSocket API used here; the browser's and the `ws` package's both fit. */
@@ -51,6 +53,15 @@ export function createWebSocketTransport(url: string, options: WebSocketTranspor
     detail = why;
     for (const listener of statusListeners) listener(status, detail);
   };
+  // the engine process behind the socket (web mode's server supervises it)
+  client.onNotification((method, params) => {
+    if (method !== 'engineState' || !socket) return;
+    const state = params as NotificationParams<'engineState'>;
+    if (state.status === 'ready') setStatus('connected', null);
+    else if (state.status === 'failed') setStatus('disconnected', state.message);
+    else if (state.status === 'crashed' || state.restarts > 0) setStatus('restarting', state.message);
+    else setStatus('connecting', null);
+  });
   const open = () => {
     const ws = createSocket(url);
     socket = ws;

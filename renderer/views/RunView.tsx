@@ -7,7 +7,7 @@ import { memo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { RunManifest } from '../../engine/protocol.js';
 import { exportReport } from '../commands/report.js';
-import { cancelRun } from '../commands/runs.js';
+import { cancelRun, resumeRun } from '../commands/runs.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { BackendTag } from '../components/BackendTag.js';
 import { ModelsTable } from '../components/ModelsTable.js';
@@ -44,6 +44,7 @@ export const RunView = memo(function RunView() {
   const tab = useAnalysisStore((s) => s.tab);
   const manifest = useRunsStore((s: RunsState) => (runId ? s.manifests[runId] : undefined));
   const summaryStatus = useRunsStore((s: RunsState) => s.runs.find((r) => r.id === runId)?.status);
+  const resuming = useViewStore((s) => runId !== null && s.pending[`resume:${runId}`] === true);
   if (!runId) return <EmptyState title="No run selected" testId="run-view" />;
   const status = summaryStatus ?? manifest?.status;
   const back = <button type="button" className="button" onClick={() => showScreen('runs')}>All runs</button>;
@@ -68,6 +69,9 @@ export const RunView = memo(function RunView() {
         }
         actions={<>
           {live && <button type="button" className="button button-danger" onClick={() => void cancelRun(manifest.id)}>Cancel run</button>}
+          {(status === 'interrupted' || status === 'cancelled') && (
+            <button type="button" className="button" disabled={resuming} onClick={() => void resumeRun(manifest.id)} title="Continue this run from where it stopped">Resume</button>
+          )}
           <button type="button" className="button" disabled={exporting} onClick={() => void exportReport(manifest.id)}>{exporting ? 'Exporting…' : 'Export report'}</button>
           {back}
         </>}

@@ -5,16 +5,20 @@ import { join } from 'node:path';
 export const repoRoot = join(import.meta.dirname, '..', '..');
 
 export interface WebMode {
+  /** The web server; the engine runs in a child process of it. */
   readonly child: ChildProcess;
   readonly url: string;
+  /** The ids of the engine processes it started so far (from its `web: engine process started (pid N)` lines). */
+  enginePids(): number[];
 }
 
 /**
- * Starts web mode with these models and book (none given: the shipped ones), and resolves with the URL of the one
- * line it prints. Also used by the scripts that time the UI (scripts/live-run.ts, large-run.ts, readme-pictures.ts).
+ * Starts web mode with these models and book (none given: the shipped ones) and more of its options, and resolves
+ * with the URL of the one line it prints. Also used by the scripts that time the UI (scripts/live-run.ts,
+ * large-run.ts, readme-pictures.ts).
  */
-export async function startWeb(dataDir: string, models: readonly string[] = [], book?: string): Promise<WebMode> {
-  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, ...models.flatMap((m) => ['--model', m]), ...(book ? ['--book', book] : [])];
+export async function startWeb(dataDir: string, models: readonly string[] = [], book?: string, options: readonly string[] = []): Promise<WebMode> {
+  const args = ['--import', 'tsx', 'scripts/web.ts', '--port', '0', '--data', dataDir, ...models.flatMap((m) => ['--model', m]), ...(book ? ['--book', book] : []), ...options];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -27,7 +31,8 @@ export async function startWeb(dataDir: string, models: readonly string[] = [], 
     });
     child.once('exit', (code) => reject(new Error(`web mode exited with ${code}: ${err || out}`)));
   });
-  return { child, url };
+  const enginePids = () => [...err.matchAll(/^web: engine process started \(pid (\d+)\)$/gm)].map((m) => Number(m[1]));
+  return { child, url, enginePids };
 }
 
 export async function stopWeb(web: WebMode | null): Promise<void> {

@@ -72,6 +72,28 @@ describe('WebSocket transport', () => {
     }
     expect(statuses.at(-1)).toBe('disconnected');
   });
+
+  it('reads the engine process behind the socket from engineState: restarting while it restarts, connected once ready', () => {
+    const socket: SocketLike & { sent: string[] } = { readyState: 1, onopen: null, onclose: null, onmessage: null, sent: [], send: (f) => void socket.sent.push(f), close: () => undefined };
+    const transport = createWebSocketTransport('ws://x/rpc?token=t', { createSocket: () => socket });
+    const seen: [ConnectionStatus, string | null][] = [];
+    transport.onStatus((status, detail) => seen.push([status, detail]));
+    const state = (status: EngineState['status'], restarts: number, message: string | null = null) =>
+      socket.onmessage!({ data: JSON.stringify({ jsonrpc: '2.0', method: 'engineState', params: { status, message, restarts } }) });
+    socket.onopen!(null);
+    state('starting', 0);
+    state('ready', 0);
+    state('crashed', 0, 'the engine stopped (SIGKILL); restarting it');
+    state('starting', 1);
+    state('ready', 1);
+    state('failed', 4, 'the engine stopped (exit code 1); it kept stopping, so it was not restarted');
+    expect(seen).toEqual([
+      ['connecting', null], ['connected', null], ['connecting', null], ['connected', null],
+      ['restarting', 'the engine stopped (SIGKILL); restarting it'], ['restarting', null], ['connected', null],
+      ['disconnected', 'the engine stopped (exit code 1); it kept stopping, so it was not restarted'],
+    ]);
+    transport.close();
+  });
 });
 
 describe('IPC transport', () => {

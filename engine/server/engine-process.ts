@@ -1,12 +1,17 @@
 /**
- * The engine's own process (`ttt-workbench serve --stdio`), seen from main: JSON-RPC frames one per line, a
- * typed client, and a supervisor that restarts the process when it dies. Runs are on disk, so a restart loses
- * only the run that was in flight (the engine marks it interrupted) and never finished ones.
+ * The engine's own process (`ttt-workbench serve --stdio`), seen from whoever runs it (Electron's main, web mode's
+ * server): JSON-RPC frames one per line, a typed client, and a supervisor that restarts the process when it dies.
+ * Runs are on disk, so a restart loses only the run that was in flight (the engine marks it interrupted) and never
+ * finished ones. Plain Node: imports neither electron nor DOM.
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { EngineError, errorCodes, type MethodName, type MethodParams, type MethodResult, type NotificationHandler, RpcClient } from '../engine/protocol.js';
-import type { EngineState } from './api.js';
+import {
+  EngineError, errorCodes, type MethodName, type MethodParams, type MethodResult, type NotificationHandler, type NotificationParams, RpcClient,
+} from '../protocol.js';
+
+/** `crashed`: the process died and a restart is scheduled; `failed`: it kept dying and the supervisor gave up. */
+export type EngineState = NotificationParams<'engineState'>;
 
 export type SpawnEngine = () => Pick<ChildProcessWithoutNullStreams, 'stdin' | 'stdout' | 'stderr' | 'kill' | 'once' | 'pid'>;
 
@@ -29,6 +34,11 @@ export class EngineProcess {
   private restarts = 0;
   private stopping = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+
+  /** The running process's id, or null between a crash and the restart. */
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
 
   constructor(private readonly options: EngineProcessOptions) {}
 

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../test/helpers/tiny-models.js';
-import type { EngineState } from './api.js';
-import { EngineProcess } from './engine-process.js';
+import { tempDir } from '../../test/helpers/tiny-models.js';
+import { EngineProcess, type EngineState } from './engine-process.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 const work = tempDir('ttt-engine-process-');
 afterAll(() => work.cleanup());
 
