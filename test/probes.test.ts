@@ -68,14 +68,15 @@ describe('frozen inner loop', () => {
     // t = 40 falls inside a mini-batch (K = 16): both sides still apply the gradients of tokens 32..39 at 48
     it(`${arch}: frozen from t equals the same weights with ttt_base_lr 0 from t, token for token`, async () => {
       const t = 40;
-      const model = await load(arch);
+      // weights ten times the usual initial scale, so that the inner loop moves the outputs: one token's update shows
+      const model = await load(arch, { initializer_range: 0.2 }, `${arch}-strong`);
       const { intervened, nll } = await runInterventions(model, { book, at: t, interventions: ['frozen'] }, feed);
       // reference: the model reads to t, then a copy of it whose config says ttt_base_lr 0 reads on from that state
       const zeroDir = join(tmp.dir, `${arch}-lr0`);
       mkdirSync(zeroDir, { recursive: true });
-      const config = JSON.parse(readFileSync(join(tmp.dir, arch, 'config.json'), 'utf8')) as Record<string, unknown>;
+      const config = JSON.parse(readFileSync(join(tmp.dir, `${arch}-strong`, 'config.json'), 'utf8')) as Record<string, unknown>;
       writeFileSync(join(zeroDir, 'config.json'), JSON.stringify({ ...config, ttt_base_lr: 0 }));
-      copyFileSync(join(tmp.dir, arch, 'model.safetensors'), join(zeroDir, 'model.safetensors'));
+      copyFileSync(join(tmp.dir, `${arch}-strong`, 'model.safetensors'), join(zeroDir, 'model.safetensors'));
       const zero = (await loadModel(zeroDir)).model;
       const head = TokenStream.fresh(model);
       await head.feed(book.subarray(0, t), feed);
@@ -85,7 +86,7 @@ describe('frozen inner loop', () => {
       const { diff, at } = worst(intervened.frozen!.subarray(t + 1), reference.subarray(1));
       expect(diff, `worst difference ${diff} at token ${t + 1 + at}`).toBeLessThanOrEqual(1e-5);
       // and freezing changes something: the probe can tell a learning inner loop from a frozen one
-      expect(worst(intervened.frozen!.subarray(t + 1), nll.subarray(t + 1)).diff).toBeGreaterThan(1e-4);
+      expect(worst(intervened.frozen!.subarray(t + 1), nll.subarray(t + 1)).diff).toBeGreaterThan(1e-2);
       model.dispose();
       zero.dispose();
     });
