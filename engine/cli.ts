@@ -18,6 +18,7 @@ const commands: readonly { name: string; summary: string; load: () => Promise<Co
   { name: 'logits', summary: 'logits of input_ids (parity checks)', load: async () => (await import('./cli/logits.js')).logitsCommand },
   { name: 'info', summary: 'describe a model folder and the compute backend', load: async () => (await import('./cli/info.js')).infoCommand },
   { name: 'eval', summary: 'evaluate models on a corpus: loss by position over many documents (locally or on Redis workers)', load: async () => (await import('./cli/eval.js')).evalCommand },
+  { name: 'probe', summary: 'long-context probes: needle retrieval, copy distance, interventions (frozen inner loop, reset, transplant)', load: async () => (await import('./cli/probe.js')).probeCommand },
   { name: 'worker', summary: 'serve corpus-evaluation jobs from a Redis queue (BullMQ)', load: async () => (await import('./cli/eval.js')).workerCommand },
 ];
 

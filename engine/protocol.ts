@@ -405,6 +405,148 @@ export const CorpusWorkerProgress = z.object({
 export type CorpusWorkerProgress = z.infer<typeof CorpusWorkerProgress>;
 
 // ---------------------------------------------------------------------------------------------------------
+// Probes (engine/probes, docs/probes.md): retrieval, copy distance and interventions, each a run folder with a
+// `manifest.json` of format `ttt-workbench-probe/1` and one Arrow file per model.
+
+export const ProbeKind = z.enum(['needle', 'copy', 'intervene']);
+export type ProbeKind = z.infer<typeof ProbeKind>;
+
+/** Settings every probe takes: the book, the models, and where the run folder goes. */
+const ProbeCommon = {
+  book: z.string().min(1),
+  models: z.array(z.string().min(1)).min(1),
+  /** Transformer attention: a sliding window of N tokens, or `full`; absent: each model's trained context. */
+  window: z.union([z.number().int().positive(), z.literal('full')]).optional(),
+  /** Tokens per model call (default 512); chunks are also split where a probe forks or intervenes. */
+  chunkTokens: z.number().int().positive().optional(),
+  seed: z.number().int().nonnegative().optional(),
+};
+
+/** Needle / passkey: contexts of `lengths` tokens, the needle at each of `depths` (0 = start, 1 = just before the question). */
+export const NeedleParams = z.object({
+  kind: z.literal('needle'),
+  ...ProbeCommon,
+  /** Context lengths in tokens (needle and question included); default: powers of two from 1,024 to `maxLength`. */
+  lengths: z.array(z.number().int().positive()).min(1).optional(),
+  maxLength: z.number().int().positive().optional(),
+  /** Needle depths in [0, 1]; default 6: 0, 0.2, …, 1. */
+  depths: z.array(z.number().min(0).max(1)).min(1).optional(),
+  /** Random keys per cell (default 3); the same keys in every cell. */
+  keys: z.number().int().positive().optional(),
+  /** `digits`: a 5-digit number (default); `words`: three random words of the book. */
+  keyKind: z.enum(['digits', 'words']).optional(),
+}).strict();
+export type NeedleParams = z.infer<typeof NeedleParams>;
+
+/** Copy distance: a span of `spanTokens` book tokens read again `distances` tokens after it first appeared. */
+export const CopyParams = z.object({
+  kind: z.literal('copy'),
+  ...ProbeCommon,
+  spanTokens: z.number().int().positive().optional(),
+  /** Distances D between the end of the first occurrence and the start of the second; default log-spaced up to `maxDistance`. */
+  distances: z.array(z.number().int().nonnegative()).min(1).optional(),
+  /** Default: the book's length less the spans. */
+  maxDistance: z.number().int().positive().optional(),
+  /** Spans (first occurrences at random places) per distance (default 4). */
+  spans: z.number().int().positive().optional(),
+  /** Only the book's first N tokens (default: all); the spans start where the longest distance still fits. */
+  maxTokens: z.number().int().positive().optional(),
+}).strict();
+export type CopyParams = z.infer<typeof CopyParams>;
+
+export const InterventionKind = z.enum(['frozen', 'reset', 'transplant']);
+export type InterventionKind = z.infer<typeof InterventionKind>;
+
+/** Interventions at position `at` along the first `maxTokens` tokens of the book, each against the unmodified run. */
+export const InterveneParams = z.object({
+  kind: z.literal('intervene'),
+  ...ProbeCommon,
+  maxTokens: z.number().int().positive().optional(),
+  /** The position t (0: from the start; `frozen` at 0 is a TTT model that never learns at test time). */
+  at: z.number().int().nonnegative(),
+  /** Default: `frozen` and `reset`, and `transplant` when `donor` is given. */
+  interventions: z.array(InterventionKind).min(1).optional(),
+  /** Transplant: the text whose final state the model takes at t. */
+  donor: z.string().min(1).optional(),
+  /** Transplant: tokens of the donor read (default: all of it). */
+  donorTokens: z.number().int().positive().optional(),
+}).strict();
+export type InterveneParams = z.infer<typeof InterveneParams>;
+
+export const ProbeParams = z.discriminatedUnion('kind', [NeedleParams, CopyParams, InterveneParams]);
+export type ProbeParams = z.infer<typeof ProbeParams>;
+
+/** Headline figures of one model's probe, for lists and captions (the Arrow file holds every number). */
+export const ProbeFigures = z.object({
+  /** needle: share of cells × keys where greedy decoding reproduced the key; per length (key = L as a string). */
+  accuracy: z.number().nullable().optional(),
+  accuracyByLength: z.record(z.number()).optional(),
+  /** needle: mean bits of the key's tokens. */
+  keyBits: z.number().nullable().optional(),
+  /** copy: mean NLL (nats/token) of the first occurrences, and of the second per distance (key = D). */
+  nllFirst: z.number().nullable().optional(),
+  nllSecondByDistance: z.record(z.number()).optional(),
+  /** intervene: mean ΔNLL (nats/token) over the tokens after t, per intervention. */
+  meanDeltaNll: z.record(z.number()).optional(),
+});
+export type ProbeFigures = z.infer<typeof ProbeFigures>;
+
+export const ProbeModel = z.object({
+  key: z.string(),
+  dir: z.string(),
+  name: z.string(),
+  family: ModelFamily,
+  architecture: z.string(),
+  tokenizer: z.string(),
+  status: RunStatus,
+  /** Model tokens run so far and in all (forks and interventions included). */
+  tokensDone: z.number().int(),
+  tokensTotal: z.number().int(),
+  wallSeconds: z.number(),
+  /** Transformers: how the model attended, in words. */
+  attention: z.string().nullable(),
+  /** Interventions this model could not take, with why (e.g. `frozen`: "mamba has no inner loop"). */
+  skipped: z.record(z.string()).optional(),
+  /** Table name → Arrow IPC file relative to the run folder, e.g. `needle` → `models/0-ttt-linear/needle.arrow`. */
+  files: z.record(z.string()),
+  figures: ProbeFigures,
+  error: z.string().nullable(),
+});
+export type ProbeModel = z.infer<typeof ProbeModel>;
+
+export const ProbeManifest = z.object({
+  format: z.literal('ttt-workbench-probe/1'),
+  id: z.string(),
+  kind: ProbeKind,
+  status: RunStatus,
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+  book: z.object({ path: z.string(), name: z.string(), sha256: z.string(), bytes: z.number().int() }),
+  /** The params as run, defaults filled in (`book`/`models` as given). */
+  settings: ProbeParams,
+  /** needle: the needle and question texts with `{key}` where the key goes, and the keys used. */
+  needle: z.object({ needle: z.string(), question: z.string(), keys: z.array(z.string()) }).optional(),
+  backend: BackendInfo,
+  versions: z.record(z.string()),
+  models: z.array(ProbeModel),
+  error: z.string().nullable(),
+});
+export type ProbeManifest = z.infer<typeof ProbeManifest>;
+
+/** A probe's progress (at most a few a second): the model running and its tokens so far. */
+export const ProbeProgress = z.object({
+  runId: z.string(),
+  kind: ProbeKind,
+  model: z.string(),
+  status: RunStatus,
+  tokensDone: z.number().int(),
+  tokensTotal: z.number().int(),
+  /** What it is doing, in words ("L 4,096, depth 0.4, key 2/3"). */
+  stage: z.string(),
+});
+export type ProbeProgress = z.infer<typeof ProbeProgress>;
+
+// ---------------------------------------------------------------------------------------------------------
 // Methods
 
 export const methods = {

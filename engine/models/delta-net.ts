@@ -39,7 +39,7 @@ import { workbenchError } from '../core/errors.js';
 import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { causalConv, dense, depthwiseFilterOf, rmsNorm, silu, swiGluDense, transposeForDense } from './blocks.js';
 import {
-  assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult,
+  assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, innerLoopMask, type ModelState, type StageInput, type StageResult,
   type WeightTrace,
 } from './model.js';
 import {
@@ -407,6 +407,8 @@ interface TraceRequest {
   readonly weights: boolean;
   readonly snapshots?: ReadonlySet<number>;
   readonly position: number;
+  /** For `freezeInnerLoopFrom`. */
+  readonly options: ForwardOptions;
 }
 
 interface LayerTrace {
@@ -542,6 +544,7 @@ export class DeltaNetModel implements CausalLM<DeltaState> {
     const want: TraceRequest = {
       stats: options.innerLoopStats === true, weights: options.weightTrace === true,
       snapshots: options.weightTrace ? options.snapshotMiniBatches : undefined, position: state.position,
+      options,
     };
     const recurrent = options.form === 'primal' || (options.form !== 'dual' && T < 4);
     const layers: DeltaLayerState[] = [];
@@ -598,7 +601,9 @@ export class DeltaNetModel implements CausalLM<DeltaState> {
     let beta = lw.bProj ? tf.sigmoid(dense(x, lw.bProj)) : tf.ones([T, H]); // [T, H]
     if (c.allowNegEigval) beta = tf.mul(beta, 2);
     // ref: fla/ops/gated_delta_rule/gate.py naive_gdn_gate: g = −exp(A_log) · softplus(a_proj(x) + dt_bias)
-    const g = lw.aProj && lw.A && lw.dtBias ? tf.neg(tf.mul(lw.A, tf.softplus(tf.add(dense(x, lw.aProj), lw.dtBias)))) : null; // [T, H]
+    let g = lw.aProj && lw.A && lw.dtBias ? tf.neg(tf.mul(lw.A, tf.softplus(tf.add(dense(x, lw.aProj), lw.dtBias)))) : null; // [T, H]
+    const frozen = innerLoopMask(T, want.position, want.options); // [T, 1]: 0 where the state is frozen (no write, no decay)
+    if (frozen) [beta, g] = [tf.mul(beta, frozen), g && tf.mul(g, frozen)];
     const inputs: RuleInputs = { q: qh, k: kh, v: heads(v, dv), beta: tf.transpose(beta) as tf.Tensor2D, g: g ? tf.transpose(g) as tf.Tensor2D : null };
     const rule = this.rule(inputs, ls, recurrent, want);
     // ref: FusedRMSNormGated (rms_norm(o) · w · swish(g)) or RMSNorm over each head's dv

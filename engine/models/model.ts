@@ -32,6 +32,14 @@ export interface ForwardOptions {
   readonly weightTrace?: boolean;
   /** TTT only: return the full W after these mini-batches (absolute indices), for spectra and trajectories. */
   readonly snapshotMiniBatches?: ReadonlySet<number>;
+  /**
+   * TTT and delta-rule models (probes/intervene.ts): the inner loop is frozen from this absolute position on. The
+   * tokens at and after it get inner learning rate 0 (TTT: ttt_lr_eta, as with `ttt_base_lr` 0; DeltaNet: β 0 and,
+   * gated, no decay), so the hidden state stops changing and the outputs use the weights it had. For TTT a
+   * mini-batch begun before it still applies the gradients of its earlier tokens at its end (as `ttt_base_lr` 0
+   * from there would): at a multiple of the mini-batch size the weights are frozen exactly. Absent: never frozen.
+   */
+  readonly freezeInnerLoopFrom?: number;
 }
 
 /** TTT hidden-state evolution over the mini-batches that finished in a chunk. */
@@ -98,6 +106,17 @@ export interface StateSummary {
   readonly quantity: string;
   /** [layers] */
   readonly perLayer: tf.Tensor1D;
+}
+
+/**
+ * `freezeInnerLoopFrom` as a [T, 1] factor on a chunk's inner learning rates: 1 for the tokens before it, 0 from it
+ * on; null when it freezes none of the chunk's tokens. `position` is the absolute index of the chunk's first token.
+ */
+export function innerLoopMask(T: number, position: number, options: ForwardOptions): tf.Tensor2D | null {
+  const from = options.freezeInnerLoopFrom;
+  if (from === undefined || from >= position + T) return null;
+  const learning = Math.max(0, Math.min(T, from - position));
+  return tf.concat([tf.ones([learning, 1]), tf.zeros([T - learning, 1])]) as tf.Tensor2D; // [T, 1]
 }
 
 /** Disposes the tensors of `previous` that `next` does not carry over (a step may pass some through unchanged). */

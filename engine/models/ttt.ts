@@ -26,7 +26,8 @@ import {
 } from './blocks.js';
 import { ScratchArrays, tokenMajorInputs, tttLinearAlignedRun } from './ttt-linear-scan.js';
 import {
-  assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult,
+  assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, innerLoopMask, type ModelState, type StageInput,
+  type StageResult,
 } from './model.js';
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
@@ -510,6 +511,7 @@ export class TTTModel implements CausalLM<TTTState> {
       fast: (options.form ?? 'auto') === 'auto' && cpuBackends.has(tf.getBackend()),
       snapshots: options.weightTrace ? options.snapshotMiniBatches : undefined,
       firstMiniBatch: Math.floor(state.position / K),
+      freeze: { position: state.position, options },
     };
     for (let l = 0; l < this.layers.length; l++) {
       // a tidy per layer: a long chunk holds one layer's intermediates at a time (the RoPE tables are per layer too)
@@ -576,7 +578,9 @@ export class TTTModel implements CausalLM<TTTState> {
     const XVflat = dense(X, lw.vProj); // [T, C]
     const lrLogits = dense(X, lw.lrProj); // [T, H]
     // ref: ttt.py TTTBase.get_eta — ttt_lr_eta = base_lr · sigmoid(X θ_lr + b) / head_dim
-    const lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f) as tf.Tensor2D; // [T, H]
+    let lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f) as tf.Tensor2D; // [T, H]
+    const frozen = innerLoopMask(T, want.freeze.position, want.freeze.options); // [T, 1]: 0 where the inner loop is frozen
+    if (frozen) lrEta = tf.mul(lrEta, frozen) as tf.Tensor2D; // [T, H]
     const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
     // whole mini-batches take the CPU layout of ttt-linear-scan.ts, on the projections read back token-major once
     const tokenMajor = groups.some((g) => g.aligned)
@@ -757,6 +761,8 @@ interface TraceRequest {
   readonly snapshots?: ReadonlySet<number>;
   /** Absolute index of the mini-batch the chunk's first token belongs to. */
   readonly firstMiniBatch: number;
+  /** Where the chunk starts and the options, for `freezeInnerLoopFrom`. */
+  readonly freeze: { readonly position: number; readonly options: ForwardOptions };
 }
 
 /** Backends where the layout of ttt-linear-scan.ts is faster (its readbacks are heap copies there, not stalls). */
