@@ -11,20 +11,24 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expNonPositive } from './loop-math.js';
-import { readNow } from './ttt-linear-scan.js';
+import { simdKernels } from './simd-kernels.js';
+import { readNow, ScratchArrays } from './ttt-linear-scan.js';
 
 /**
- * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them.
- * Inputs: u, delta [T, Di]; A [Di, N]; B, C [T, N]; D [Di]; h0 [Di, N].
+ * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them, with
+ * Δ = softplus(dtRaw + dtBias) taken here. Inputs: u, dtRaw [T, Di]; dtBias [Di]; A [Di, N]; B, C [T, N]; D [Di];
+ * h0 [Di, N]. By the WebAssembly SIMD kernel where it runs and d_state is a multiple of 4, else by this loop.
  */
 export function selectiveScanLoop(
-  u: tf.Tensor2D, delta: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
+  u: tf.Tensor2D, dtRaw: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
 ): { y: tf.Tensor2D; h: tf.Tensor2D } {
   const [T, Di] = u.shape, N = A.shape[1];
+  if (simdKernels() && N % 4 === 0 && Di % 4 === 0) return selectiveScanSimd(u, dtRaw, dtBias, A, B, C, D, h0);
   const h = Float32Array.from(readNow(h0)); // [Di, N] a copy, updated in place
   const y = new Float32Array(T * Di); // [T, Di]
+  const dD = softplusRows(readNow(dtRaw), readNow(dtBias), T, Di); // Δ [T, Di], a new array
   // views of the backend's memory on wasm: valid until the next TF.js call, so the loop makes none
-  const uD = readNow(u), dD = readNow(delta), aD = readNow(A), bD = readNow(B), cD = readNow(C), skip = readNow(D);
+  const uD = readNow(u), aD = readNow(A), bD = readNow(B), cD = readNow(C), skip = readNow(D);
   for (let t = 0; t < T; t++) {
     const row = t * Di, bc = t * N;
     for (let d = 0; d < Di; d++) {
@@ -39,4 +43,44 @@ export function selectiveScanLoop(
     }
   }
   return { y: tf.tensor2d(y, [T, Di]), h: tf.tensor2d(h, [Di, N]) };
+}
+
+/** softplus(raw + bias) of [T, Di] rows, as torch computes it (the raw value itself above 20). */
+function softplusRows(raw: Float32Array, bias: Float32Array, T: number, Di: number): Float32Array {
+  const out = new Float32Array(T * Di);
+  for (let t = 0; t < T; t++) {
+    for (let d = 0; d < Di; d++) {
+      const v = raw[t * Di + d] + bias[d];
+      out[t * Di + d] = v > 20 ? v : Math.log1p(Math.exp(v));
+    }
+  }
+  return out;
+}
+
+/**
+ * `selectiveScanLoop` by the WebAssembly SIMD kernels (simd-kernels.ts `softplus`, then `scan`, four states at a
+ * time): the inputs are copied into the kernels' memory (B and C side by side per token), the outputs out.
+ */
+function selectiveScanSimd(
+  u: tf.Tensor2D, dtRaw: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
+): { y: tf.Tensor2D; h: tf.Tensor2D } {
+  const [T, Di] = u.shape, N = A.shape[1];
+  const k = simdKernels()!;
+  const [uK, deltaK, biasK, aK, bcK, dK, hK, yK] = k.arena(T * Di, T * Di, Di, Di * N, T * 2 * N, Di, Di * N, T * Di);
+  // each read at once: `readNow` is valid until the next TF.js call
+  uK.set(readNow(u));
+  deltaK.set(readNow(dtRaw));
+  biasK.set(readNow(dtBias));
+  k.softplus(T, Di, k.offset(deltaK), k.offset(biasK), k.offset(deltaK)); // Δ in place
+  aK.set(readNow(A));
+  dK.set(readNow(D));
+  hK.set(readNow(h0));
+  const bD = readNow(B);
+  for (let t = 0; t < T; t++) bcK.set(bD.subarray(t * N, (t + 1) * N), t * 2 * N);
+  const cD = readNow(C);
+  for (let t = 0; t < T; t++) bcK.set(cD.subarray(t * N, (t + 1) * N), t * 2 * N + N);
+  k.scan(T, Di, N, k.offset(uK), k.offset(deltaK), k.offset(aK), k.offset(bcK), 2 * N, k.offset(dK), k.offset(hK), k.offset(yK));
+  // the cpu backend keeps the array it is given: hand it copies, as the kernels' memory is reused
+  const own = (a: Float32Array) => (ScratchArrays.uploadsCopy() ? a : a.slice());
+  return { y: tf.tensor2d(own(yK), [T, Di]), h: tf.tensor2d(own(hK), [Di, N]) };
 }

@@ -289,18 +289,33 @@ function selectiveScan(
 // ref: mamba-minimal model.py MambaBlock.ssm
 function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean): { y: tf.Tensor2D; h: tf.Tensor2D } {
   const [dtIn, B, C] = tf.split(dense(u, lw.xProj), [c.dtRank, c.dState, c.dState], 1) as tf.Tensor2D[]; // [T, R], [T, N], [T, N]
-  const delta = tf.softplus(tf.add(dense(dtIn, lw.dtProj), lw.dtBias)) as tf.Tensor2D; // [T, Di]
-  // the same scan as a loop over rows on CPU backends (mamba-scan.ts); not differentiable
-  return loop ? selectiveScanLoop(u, delta, lw.A, B, C, lw.D, h0) : selectiveScan(u, delta, lw.A, B, C, lw.D, h0, identity);
+  const dtRaw = dense(dtIn, lw.dtProj); // [T, Di] Δ before its bias and softplus
+  // the same scan as a loop over rows on CPU backends (mamba-scan.ts), Δ = softplus(dtRaw + dt_bias) taken there; not differentiable
+  if (loop) return selectiveScanLoop(u, dtRaw, lw.dtBias, lw.A, B, C, lw.D, h0);
+  const delta = tf.softplus(tf.add(dtRaw, lw.dtBias)) as tf.Tensor2D; // [T, Di]
+  return selectiveScan(u, delta, lw.A, B, C, lw.D, h0, identity);
+}
+
+/**
+ * in_proj's two halves [T, Di] each: x for the conv and res for the gate. On CPU backends as two products of the
+ * weight's halves, since on wasm splitting the [T, 2Di] product copies all of it once per piece.
+ */
+function inProjection(lw: MambaLayerWeights, x: tf.Tensor2D, loop: boolean): tf.Tensor2D[] {
+  if (!loop) {
+    let xz = dense(x, lw.inProj); // [T, 2Di]
+    if (lw.inProjBias) xz = tf.add(xz, lw.inProjBias);
+    return tf.split(xz, 2, 1) as tf.Tensor2D[];
+  }
+  const weights = tf.split(lw.inProj, 2, 1) as tf.Tensor2D[]; // [C, Di] each
+  const biases = lw.inProjBias ? (tf.split(lw.inProjBias, 2) as tf.Tensor1D[]) : null;
+  return weights.map((w, i) => (biases ? tf.add(dense(x, w), biases[i]) : dense(x, w)) as tf.Tensor2D);
 }
 
 // ref: mamba-minimal model.py MambaBlock.forward
 function mambaMixer(
   lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean,
 ): { y: tf.Tensor2D; state: MambaLayerState } {
-  let xz = dense(x, lw.inProj); // [T, 2Di]
-  if (lw.inProjBias) xz = tf.add(xz, lw.inProjBias);
-  const [xIn, res] = tf.split(xz, 2, 1) as tf.Tensor2D[]; // [T, Di] each
+  const [xIn, res] = inProjection(lw, x, loop); // [T, Di] each
   const conv = causalConv(xIn, ls.conv, lw.convFilter, lw.convBias); // [T, Di]
   const u = silu(conv.y);
   const scan = ssm(lw, u, ls.ssm, c, identity, loop);

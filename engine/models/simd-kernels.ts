@@ -1,0 +1,304 @@
+/**
+ * WebAssembly SIMD kernels for the loops of CPU backends that are bound by exp(): Mamba's selective scan
+ * (exp(Δ·A) for every token, channel and state) and the masked softmax of windowed attention. In plain JavaScript
+ * each exp costs several nanoseconds, one at a time; here four lanes share one polynomial. The module is small
+ * enough to be written out below, instruction by instruction (no toolchain, nothing to download), and is compiled
+ * once per thread. Where WebAssembly SIMD is missing, `simdKernels()` is null and the callers keep their JavaScript
+ * loops (mamba-scan.ts, attention-loop.ts), which compute the same math and against which these are tested.
+ *
+ * exp(x) here: x clamped to [−87.3, 88] (below, the true value is < 1.2e−38: what it multiplies vanishes either
+ * way), x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 in two parts), exp(r) by its Taylor series to r⁷ in float32, times
+ * 2^k built in the exponent bits: ~2e−7 relative, as float32 rounding. The kernels read and write one memory
+ * (`memory`, grown on demand), at byte offsets the wrappers hand out (`arena`).
+ */
+
+// ---------------------------------------------------------------------------------------------------------
+// A few WebAssembly encodings (https://webassembly.github.io/spec/core/binary/)
+
+const i32 = 0x7f, v128 = 0x7b;
+const op = {
+  block: 0x02, loop: 0x03, end: 0x0b, br: 0x0c, brIf: 0x0d,
+  get: 0x20, set: 0x21, tee: 0x22,
+  f32Load: 0x2a, f32Store: 0x38, i32Const: 0x41,
+  i32GeS: 0x4e, i32Add: 0x6a, i32Mul: 0x6c, i32Shl: 0x74,
+  f32Add: 0x92, f32Mul: 0x94,
+} as const;
+/** SIMD opcodes, after the 0xfd prefix. */
+const simd = {
+  load: 0x00, store: 0x0b, const: 0x0c, i32Splat: 0x11, f32Splat: 0x13, f32Extract: 0x1f,
+  i32LtS: 0x39, i32GeS: 0x3f, and: 0x4e, bitselect: 0x52, f32Nearest: 0x6a,
+  i32Shl: 0xab, i32Add: 0xae, i32Sub: 0xb1,
+  f32Abs: 0xe0, f32Neg: 0xe1, f32Add: 0xe4, f32Sub: 0xe5, f32Mul: 0xe6, f32Div: 0xe7, f32Min: 0xe8, f32Max: 0xe9, truncSat: 0xf8,
+} as const;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(byte & 0x40)) || (n === -1 && byte & 0x40)) return [...out, byte];
+    out.push(byte | 0x80);
+  }
+}
+
+const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const name = (s: string): number[] => vec([...s].map((c) => [c.charCodeAt(0)]));
+
+/** Instruction emitters: each returns its bytes. */
+const get = (l: number) => [op.get, ...uleb(l)];
+const set = (l: number) => [op.set, ...uleb(l)];
+const tee = (l: number) => [op.tee, ...uleb(l)];
+const int = (n: number) => [op.i32Const, ...sleb(n)];
+const s = (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm];
+const v4 = (values: readonly number[], type: 'f32' | 'i32') => {
+  const bytes = new Uint8Array(16), view = new DataView(bytes.buffer);
+  values.forEach((x, i) => (type === 'f32' ? view.setFloat32(i * 4, x, true) : view.setInt32(i * 4, x, true)));
+  return s(simd.const, ...bytes);
+};
+const splatF = (x: number) => v4([x, x, x, x], 'f32');
+const splatI = (x: number) => v4([x, x, x, x], 'i32');
+/** v128.load / store at the address on the stack (alignment hint 4 bytes: rows of floats need not be 16-aligned). */
+const vload = () => s(simd.load, 2, 0);
+const vstore = () => s(simd.store, 2, 0);
+const fload = () => [op.f32Load, 2, 0];
+const fstore = () => [op.f32Store, 2, 0];
+/** `for (i = from; i < to; i += step) body`: `to` and `step` are instruction sequences (an i32 each). */
+function forLoop(i: number, from: number[], to: number[], step: number[], body: number[]): number[] {
+  return [
+    ...from, ...set(i),
+    op.block, 0x40, op.loop, 0x40,
+    ...get(i), ...to, op.i32GeS, op.brIf, 1,
+    ...body,
+    ...get(i), ...step, op.i32Add, ...set(i), op.br, 0,
+    op.end, op.end,
+  ];
+}
+
+/** exp of the f32x4 on the stack, leaving it there; `x`, `k` are v128 scratch locals. */
+function exp4(x: number, k: number): number[] {
+  const taylor = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
+  return [
+    ...splatF(-87.3), ...s(simd.f32Max), ...splatF(88), ...s(simd.f32Min), ...tee(x),
+    ...splatF(Math.LOG2E), ...s(simd.f32Mul), ...s(simd.f32Nearest), ...set(k),
+    // r = x − k·ln2_hi − k·ln2_lo (ln2_hi has few bits, so k·ln2_hi is exact)
+    ...get(x), ...get(k), ...splatF(0.693359375), ...s(simd.f32Mul), ...s(simd.f32Sub),
+    ...get(k), ...splatF(-2.12194440e-4), ...s(simd.f32Mul), ...s(simd.f32Sub), ...set(x),
+    // Horner: ((c7 r + c6) r + …) r + 1
+    ...splatF(taylor[0]),
+    ...taylor.slice(1).flatMap((c) => [...get(x), ...s(simd.f32Mul), ...splatF(c), ...s(simd.f32Add)]),
+    // × 2^k: (k + 127) << 23 as float bits
+    ...get(k), ...s(simd.truncSat), ...splatI(127), ...s(simd.i32Add), ...int(23), ...s(simd.i32Shl),
+    ...s(simd.f32Mul),
+  ];
+}
+
+/** Sum of the four lanes of the v128 in local `v` (an f32 left on the stack). */
+const lanesSum = (v: number) => [
+  ...get(v), ...s(simd.f32Extract, 0), ...get(v), ...s(simd.f32Extract, 1), op.f32Add,
+  ...get(v), ...s(simd.f32Extract, 2), op.f32Add, ...get(v), ...s(simd.f32Extract, 3), op.f32Add,
+];
+
+// ---------------------------------------------------------------------------------------------------------
+// The kernels
+
+/**
+ * scan(T, Di, N, u, delta, A, BC, strideBC, D, h, y): the selective scan (mamba-scan.ts `selectiveScanLoop`) for
+ * N a multiple of 4. Byte offsets: u, delta, y [T, Di]; A, h [Di, N]; BC rows of `strideBC` floats holding B [N]
+ * then C [N]; D [Di]. h is updated in place.
+ */
+function scanFunction(): { params: number; locals: [number, number][]; body: number[] } {
+  const [T, Di, N, u, delta, A, BC, strideBC, D, h, y] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [t, d, n, off, hd, bc] = [11, 12, 13, 14, 15, 16]; // i32
+  const [dt, x] = [17, 18]; // f32
+  const [vdt, vdu, acc, hn, ex, ek] = [19, 20, 21, 22, 23, 24]; // v128
+  const body = [
+    ...forLoop(t, int(0), get(T), int(1), [
+      ...forLoop(d, int(0), get(Di), int(1), [
+        ...get(t), ...get(Di), op.i32Mul, ...get(d), op.i32Add, ...int(2), op.i32Shl, ...set(off),
+        ...get(delta), ...get(off), op.i32Add, ...fload(), ...set(dt),
+        ...get(u), ...get(off), op.i32Add, ...fload(), ...set(x),
+        ...get(dt), ...s(simd.f32Splat), ...set(vdt),
+        ...get(dt), ...get(x), op.f32Mul, ...s(simd.f32Splat), ...set(vdu),
+        ...splatF(0), ...set(acc),
+        ...get(d), ...get(N), op.i32Mul, ...int(2), op.i32Shl, ...set(hd),
+        ...get(t), ...get(strideBC), op.i32Mul, ...int(2), op.i32Shl, ...get(BC), op.i32Add, ...set(bc),
+        ...forLoop(n, int(0), [...get(N), ...int(2), op.i32Shl], int(16), [
+          // a = exp(Δ_t A[d, n…n+3])
+          ...get(vdt), ...get(A), ...get(hd), op.i32Add, ...get(n), op.i32Add, ...vload(), ...s(simd.f32Mul), ...exp4(ex, ek),
+          // h = a ⊙ h + Δ_t u_t B_t
+          ...get(h), ...get(hd), op.i32Add, ...get(n), op.i32Add, ...vload(), ...s(simd.f32Mul),
+          ...get(vdu), ...get(bc), ...get(n), op.i32Add, ...vload(), ...s(simd.f32Mul), ...s(simd.f32Add), ...set(hn),
+          ...get(h), ...get(hd), op.i32Add, ...get(n), op.i32Add, ...get(hn), ...vstore(),
+          // acc += h ⊙ C_t
+          ...get(acc), ...get(hn), ...get(bc), ...get(N), ...int(2), op.i32Shl, op.i32Add, ...get(n), op.i32Add, ...vload(),
+          ...s(simd.f32Mul), ...s(simd.f32Add), ...set(acc),
+        ]),
+        // y = Σ_n h C + D u
+        ...get(y), ...get(off), op.i32Add,
+        ...lanesSum(acc), ...get(D), ...get(d), ...int(2), op.i32Shl, op.i32Add, ...fload(), ...get(x), op.f32Mul, op.f32Add,
+        ...fstore(),
+      ]),
+    ]),
+  ];
+  return { params: 11, locals: [[6, i32], [2, 0x7d], [6, v128]], body };
+}
+
+/**
+ * softmax(n, stride, first, W, S, P, sums): for each query lane i < stride of a block, keys j < n of which it sees
+ * those with 0 ≤ (first + i) − j < W (`first + i`: the query's own key), scores S [n, stride] (keys-major) →
+ * unnormalised weights P [n, stride] = exp(S − max over the keys it sees), 0 elsewhere, and their sums [stride].
+ * stride a multiple of 4.
+ */
+function softmaxFunction(): { params: number; locals: [number, number][]; body: number[] } {
+  const [n, stride, first, W, S, P, sums] = [0, 1, 2, 3, 4, 5, 6];
+  const [i, j, at] = [7, 8, 9]; // i32: byte offset of the lane group, key, byte offset of (j, i)
+  const [query, max, sum, valid, e, ex, ek, wide] = [10, 11, 12, 13, 14, 15, 16, 17]; // v128
+  const validMask = [
+    // diff = query − j; valid = diff ≥ 0 & diff < W
+    ...get(query), ...get(j), ...s(simd.i32Splat), ...s(simd.i32Sub), ...tee(valid),
+    ...splatI(0), ...s(simd.i32GeS), ...get(valid), ...get(wide), ...s(simd.i32LtS), ...s(simd.and), ...set(valid),
+  ];
+  const address = [...get(j), ...get(stride), op.i32Mul, ...int(2), op.i32Shl, ...get(i), op.i32Add, ...set(at)];
+  const body = [
+    ...get(W), ...s(simd.i32Splat), ...set(wide),
+    ...forLoop(i, int(0), [...get(stride), ...int(2), op.i32Shl], int(16), [
+      // the lanes' own keys: first + i/4 + (0, 1, 2, 3)
+      ...get(first), ...get(i), ...int(2), 0x76 /* i32.shr_u */, op.i32Add, ...s(simd.i32Splat), ...v4([0, 1, 2, 3], 'i32'), ...s(simd.i32Add), ...set(query),
+      ...splatF(-Infinity), ...set(max),
+      ...forLoop(j, int(0), get(n), int(1), [
+        ...validMask, ...address,
+        ...get(max), ...get(S), ...get(at), op.i32Add, ...vload(), ...splatF(-Infinity), ...get(valid), ...s(simd.bitselect), ...s(simd.f32Max), ...set(max),
+      ]),
+      ...splatF(0), ...set(sum),
+      ...forLoop(j, int(0), get(n), int(1), [
+        ...validMask, ...address,
+        ...get(S), ...get(at), op.i32Add, ...vload(), ...get(max), ...s(simd.f32Sub), ...exp4(ex, ek), ...get(valid), ...s(simd.and), ...set(e),
+        ...get(P), ...get(at), op.i32Add, ...get(e), ...vstore(),
+        ...get(sum), ...get(e), ...s(simd.f32Add), ...set(sum),
+      ]),
+      ...get(sums), ...get(i), op.i32Add, ...get(sum), ...vstore(),
+    ]),
+  ];
+  return { params: 7, locals: [[3, i32], [8, v128]], body };
+}
+
+/**
+ * softplus(rows, cols, Z, bias, out): out = softplus(Z + bias) = max(v, 0) + log1p(exp(−|v|)) for Z, out
+ * [rows, cols] and bias [cols], cols a multiple of 4 (torch's softplus, whose threshold 20 changes < 3e−9).
+ * log1p(e) for e ∈ (0, 1] as 2·atanh(e / (2 + e)) by its series to the 13th power (≤ 4e−8 relative).
+ */
+function softplusFunction(): { params: number; locals: [number, number][]; body: number[] } {
+  const [rows, cols, Z, bias, out] = [0, 1, 2, 3, 4];
+  const [r, c, at] = [5, 6, 7]; // i32: row, byte offset in the row, byte offset of the row
+  const [v, e, q, q2, ex, ek] = [8, 9, 10, 11, 12, 13]; // v128
+  const series = [1 / 13, 1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1];
+  const body = [
+    ...forLoop(r, int(0), get(rows), int(1), [
+      ...get(r), ...get(cols), op.i32Mul, ...int(2), op.i32Shl, ...set(at),
+      ...forLoop(c, int(0), [...get(cols), ...int(2), op.i32Shl], int(16), [
+        ...get(Z), ...get(at), op.i32Add, ...get(c), op.i32Add, ...vload(), ...get(bias), ...get(c), op.i32Add, ...vload(), ...s(simd.f32Add), ...tee(v),
+        ...s(simd.f32Abs), ...s(simd.f32Neg), ...exp4(ex, ek), ...tee(e),
+        ...get(e), ...splatF(2), ...s(simd.f32Add), ...s(simd.f32Div), ...tee(q), ...get(q), ...s(simd.f32Mul), ...set(q2),
+        // 2q·(1 + q²/3 + q⁴/5 + …), Horner in q²
+        ...splatF(series[0]),
+        ...series.slice(1).flatMap((k) => [...get(q2), ...s(simd.f32Mul), ...splatF(k), ...s(simd.f32Add)]),
+        ...get(q), ...s(simd.f32Mul), ...splatF(2), ...s(simd.f32Mul),
+        ...get(v), ...splatF(0), ...s(simd.f32Max), ...s(simd.f32Add), ...set(v),
+        ...get(out), ...get(at), op.i32Add, ...get(c), op.i32Add, ...get(v), ...vstore(),
+      ]),
+    ]),
+  ];
+  return { params: 5, locals: [[3, i32], [6, v128]], body };
+}
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const functions = [scanFunction(), softmaxFunction(), softplusFunction()];
+  const types = functions.map((f) => [0x60, ...vec(new Array(f.params).fill([i32])), 0]);
+  const imports = [[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]];
+  const exports = [[...name('scan'), 0x00, 0], [...name('softmax'), 0x00, 1], [...name('softplus'), 0x00, 2]];
+  const code = functions.map((f) => {
+    const body = [...vec(f.locals.map(([count, type]) => [...uleb(count), type])), ...f.body, op.end];
+    return [...uleb(body.length), ...body];
+  });
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(types)), ...section(2, vec(imports)), ...section(3, vec(functions.map((_, k) => uleb(k)))),
+    ...section(7, vec(exports)), ...section(10, vec(code)),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The JavaScript side
+
+type Fn = (...args: number[]) => void;
+
+/** The compiled kernels and the memory they work in. */
+export interface SimdKernels {
+  /** Float32Array views of fresh regions of the memory, one per size, valid until the next `arena` call. */
+  arena(...sizes: number[]): Float32Array[];
+  /** Byte offset of a view `arena` handed out. */
+  offset(view: Float32Array): number;
+  readonly scan: Fn;
+  readonly softmax: Fn;
+  readonly softplus: Fn;
+}
+
+let kernels: SimdKernels | null | undefined;
+let enabled = true;
+
+/** Turns the kernels off and on again (for comparing them with the JavaScript loops in one process). */
+export function useSimdKernels(on: boolean): void {
+  enabled = on;
+}
+
+/** The parts of the WebAssembly JavaScript API used here (the engine's libs declare its types, not its values). */
+interface WebAssemblyApi {
+  validate(bytes: Uint8Array<ArrayBuffer>): boolean;
+  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer; grow(pages: number): number };
+}
+
+function compile(): SimdKernels | null {
+  const bytes = moduleBytes();
+  const api = (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+  if (!api || !api.validate(bytes)) return null;
+  const memory = new api.Memory({ initial: 1 });
+  const instance = new api.Instance(new api.Module(bytes), { env: { memory } });
+  const exports = instance.exports as unknown as { scan: Fn; softmax: Fn; softplus: Fn };
+  return {
+    arena(...sizes: number[]): Float32Array[] {
+      const bytes = sizes.reduce((total, size) => total + Math.ceil(size / 4) * 16, 0);
+      const have = memory.buffer.byteLength;
+      if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
+      let at = 0;
+      return sizes.map((size) => {
+        const view = new Float32Array(memory.buffer, at, size);
+        at += Math.ceil(size / 4) * 16;
+        return view;
+      });
+    },
+    offset: (view) => view.byteOffset,
+    scan: exports.scan,
+    softmax: exports.softmax,
+    softplus: exports.softplus,
+  };
+}
+
+/** The kernels, compiled on first use in this thread; null where WebAssembly SIMD is not available. */
+export function simdKernels(): SimdKernels | null {
+  if (kernels === undefined) kernels = compile();
+  return enabled ? kernels : null;
+}
