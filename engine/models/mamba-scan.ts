@@ -17,13 +17,13 @@ import { readNow, ScratchArrays } from './ttt-linear-scan.js';
 /**
  * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them, with
  * Δ = softplus(dtRaw + dtBias) taken here. Inputs: u, dtRaw [T, Di]; dtBias [Di]; A [Di, N]; B, C [T, N]; D [Di];
- * h0 [Di, N]. By the WebAssembly SIMD kernel where it runs and d_state is a multiple of 4, else by this loop.
+ * h0 [Di, N]. By the WebAssembly SIMD kernel where it runs and d_inner is a multiple of 4, else by this loop.
  */
 export function selectiveScanLoop(
   u: tf.Tensor2D, dtRaw: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
 ): { y: tf.Tensor2D; h: tf.Tensor2D } {
   const [T, Di] = u.shape, N = A.shape[1];
-  if (simdKernels() && N % 4 === 0 && Di % 4 === 0) return selectiveScanSimd(u, dtRaw, dtBias, A, B, C, D, h0);
+  if (simdKernels() && Di % 4 === 0) return selectiveScanSimd(u, dtRaw, dtBias, A, B, C, D, h0);
   const h = Float32Array.from(readNow(h0)); // [Di, N] a copy, updated in place
   const y = new Float32Array(T * Di); // [T, Di]
   const dD = softplusRows(readNow(dtRaw), readNow(dtBias), T, Di); // Δ [T, Di], a new array
@@ -58,29 +58,37 @@ function softplusRows(raw: Float32Array, bias: Float32Array, T: number, Di: numb
 }
 
 /**
- * `selectiveScanLoop` by the WebAssembly SIMD kernels (simd-kernels.ts `softplus`, then `scan`, four states at a
- * time): the inputs are copied into the kernels' memory (B and C side by side per token), the outputs out.
+ * `selectiveScanLoop` by the WebAssembly SIMD kernels (simd-kernels.ts `softplus`, then `scan`, four channels at a
+ * time): the inputs are copied into the kernels' memory (A and h transposed, B and C side by side per token), the
+ * outputs out.
  */
 function selectiveScanSimd(
   u: tf.Tensor2D, dtRaw: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
 ): { y: tf.Tensor2D; h: tf.Tensor2D } {
   const [T, Di] = u.shape, N = A.shape[1];
   const k = simdKernels()!;
-  const [uK, deltaK, biasK, aK, bcK, dK, hK, yK] = k.arena(T * Di, T * Di, Di, Di * N, T * 2 * N, Di, Di * N, T * Di);
+  const [uK, deltaK, biasK, aK, bcK, dK, hK, yK] = k.arena(T * Di, T * Di, Di, N * Di, T * 2 * N, Di, N * Di, T * Di);
   // each read at once: `readNow` is valid until the next TF.js call
   uK.set(readNow(u));
   deltaK.set(readNow(dtRaw));
   biasK.set(readNow(dtBias));
   k.softplus(T, Di, k.offset(deltaK), k.offset(biasK), k.offset(deltaK)); // Δ in place
-  aK.set(readNow(A));
+  transposeInto(readNow(A), Di, N, aK); // [N, Di]
   dK.set(readNow(D));
-  hK.set(readNow(h0));
+  transposeInto(readNow(h0), Di, N, hK); // [N, Di]
   const bD = readNow(B);
   for (let t = 0; t < T; t++) bcK.set(bD.subarray(t * N, (t + 1) * N), t * 2 * N);
   const cD = readNow(C);
   for (let t = 0; t < T; t++) bcK.set(cD.subarray(t * N, (t + 1) * N), t * 2 * N + N);
   k.scan(T, Di, N, k.offset(uK), k.offset(deltaK), k.offset(aK), k.offset(bcK), 2 * N, k.offset(dK), k.offset(hK), k.offset(yK));
+  const h = transposeInto(hK, N, Di, new Float32Array(Di * N)); // [Di, N]
   // the cpu backend keeps the array it is given: hand it copies, as the kernels' memory is reused
   const own = (a: Float32Array) => (ScratchArrays.uploadsCopy() ? a : a.slice());
-  return { y: tf.tensor2d(own(yK), [T, Di]), h: tf.tensor2d(own(hK), [Di, N]) };
+  return { y: tf.tensor2d(own(yK), [T, Di]), h: tf.tensor2d(h, [Di, N]) };
+}
+
+/** `out` [cols, rows] = x [rows, cols] transposed. */
+function transposeInto(x: Float32Array, rows: number, cols: number, out: Float32Array): Float32Array {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = x[r * cols + c];
+  return out;
 }

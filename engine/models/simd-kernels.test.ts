@@ -43,8 +43,8 @@ describe('WebAssembly SIMD kernels on wasm', () => {
     expect(simdKernels()).not.toBeNull();
   });
 
-  it('run the selective scan (softplus of Δ included) as the JavaScript loop does, for d_state 8 and 16', async () => {
-    for (const [T, Di, N, seed] of [[37, 12, 8, 1], [70, 8, 16, 2]]) {
+  it('run the selective scan (softplus of Δ included) as the JavaScript loop does, for d_state 3, 8 and 16', async () => {
+    for (const [T, Di, N, seed] of [[37, 12, 8, 1], [70, 8, 16, 2], [20, 4, 3, 3]]) {
       const t = (shape: number[], lo: number, hi: number, s: number) => tf.tensor(uniform(shape.reduce((a, b) => a * b), lo, hi, seed * 10 + s), shape);
       // dtRaw from −30 to 30: both sides of softplus's threshold (20) and far below 0; A down to −1,000: exp(ΔA) underflows
       const [u, dtRaw, dtBias, A, B, C, D, h0] = [

@@ -19,13 +19,12 @@ const i32 = 0x7f, v128 = 0x7b;
 const op = {
   block: 0x02, loop: 0x03, end: 0x0b, br: 0x0c, brIf: 0x0d,
   get: 0x20, set: 0x21, tee: 0x22,
-  f32Load: 0x2a, f32Store: 0x38, i32Const: 0x41,
+  f32Load: 0x2a, i32Const: 0x41,
   i32GeS: 0x4e, i32Add: 0x6a, i32Mul: 0x6c, i32Shl: 0x74,
-  f32Add: 0x92, f32Mul: 0x94,
 } as const;
 /** SIMD opcodes, after the 0xfd prefix. */
 const simd = {
-  load: 0x00, store: 0x0b, const: 0x0c, i32Splat: 0x11, f32Splat: 0x13, f32Extract: 0x1f,
+  load: 0x00, store: 0x0b, const: 0x0c, i32Splat: 0x11, f32Splat: 0x13,
   i32LtS: 0x39, i32GeS: 0x3f, and: 0x4e, bitselect: 0x52, f32Nearest: 0x6a,
   i32Shl: 0xab, i32Add: 0xae, i32Sub: 0xb1,
   f32Abs: 0xe0, f32Neg: 0xe1, f32Add: 0xe4, f32Sub: 0xe5, f32Mul: 0xe6, f32Div: 0xe7, f32Min: 0xe8, f32Max: 0xe9, truncSat: 0xf8,
@@ -73,7 +72,6 @@ const splatI = (x: number) => v4([x, x, x, x], 'i32');
 const vload = () => s(simd.load, 2, 0);
 const vstore = () => s(simd.store, 2, 0);
 const fload = () => [op.f32Load, 2, 0];
-const fstore = () => [op.f32Store, 2, 0];
 /** `for (i = from; i < to; i += step) body`: `to` and `step` are instruction sequences (an i32 each). */
 function forLoop(i: number, from: number[], to: number[], step: number[], body: number[]): number[] {
   return [
@@ -104,55 +102,46 @@ function exp4(x: number, k: number): number[] {
   ];
 }
 
-/** Sum of the four lanes of the v128 in local `v` (an f32 left on the stack). */
-const lanesSum = (v: number) => [
-  ...get(v), ...s(simd.f32Extract, 0), ...get(v), ...s(simd.f32Extract, 1), op.f32Add,
-  ...get(v), ...s(simd.f32Extract, 2), op.f32Add, ...get(v), ...s(simd.f32Extract, 3), op.f32Add,
-];
-
 // ---------------------------------------------------------------------------------------------------------
 // The kernels
 
 /**
- * scan(T, Di, N, u, delta, A, BC, strideBC, D, h, y): the selective scan (mamba-scan.ts `selectiveScanLoop`) for
- * N a multiple of 4. Byte offsets: u, delta, y [T, Di]; A, h [Di, N]; BC rows of `strideBC` floats holding B [N]
- * then C [N]; D [Di]. h is updated in place.
+ * scan(T, Di, N, u, delta, At, BC, strideBC, D, ht, y): the selective scan (mamba-scan.ts `selectiveScanLoop`)
+ * four channels at a time, for Di a multiple of 4. Byte offsets: u, delta, y [T, Di]; At, ht [N, Di] (A and h
+ * transposed, so that four channels of one state are adjacent); BC rows of `strideBC` floats holding B [N] then
+ * C [N]; D [Di]. ht is updated in place. y sums D u + Σ_n h C in the loop's order.
  */
 function scanFunction(): { params: number; locals: [number, number][]; body: number[] } {
-  const [T, Di, N, u, delta, A, BC, strideBC, D, h, y] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const [t, d, n, off, hd, bc] = [11, 12, 13, 14, 15, 16]; // i32
-  const [dt, x] = [17, 18]; // f32
-  const [vdt, vdu, acc, hn, ex, ek] = [19, 20, 21, 22, 23, 24]; // v128
+  const [T, Di, N, u, delta, At, BC, strideBC, D, ht, y] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [t, d, n, off, bc, row, rowBytes] = [11, 12, 13, 14, 15, 16, 17]; // i32
+  const [vdt, vdu, acc, hn, ex, ek] = [18, 19, 20, 21, 22, 23]; // v128
   const body = [
+    ...get(Di), ...int(2), op.i32Shl, ...set(rowBytes),
     ...forLoop(t, int(0), get(T), int(1), [
-      ...forLoop(d, int(0), get(Di), int(1), [
-        ...get(t), ...get(Di), op.i32Mul, ...get(d), op.i32Add, ...int(2), op.i32Shl, ...set(off),
-        ...get(delta), ...get(off), op.i32Add, ...fload(), ...set(dt),
-        ...get(u), ...get(off), op.i32Add, ...fload(), ...set(x),
-        ...get(dt), ...s(simd.f32Splat), ...set(vdt),
-        ...get(dt), ...get(x), op.f32Mul, ...s(simd.f32Splat), ...set(vdu),
-        ...splatF(0), ...set(acc),
-        ...get(d), ...get(N), op.i32Mul, ...int(2), op.i32Shl, ...set(hd),
-        ...get(t), ...get(strideBC), op.i32Mul, ...int(2), op.i32Shl, ...get(BC), op.i32Add, ...set(bc),
-        ...forLoop(n, int(0), [...get(N), ...int(2), op.i32Shl], int(16), [
-          // a = exp(Δ_t A[d, n…n+3])
-          ...get(vdt), ...get(A), ...get(hd), op.i32Add, ...get(n), op.i32Add, ...vload(), ...s(simd.f32Mul), ...exp4(ex, ek),
-          // h = a ⊙ h + Δ_t u_t B_t
-          ...get(h), ...get(hd), op.i32Add, ...get(n), op.i32Add, ...vload(), ...s(simd.f32Mul),
-          ...get(vdu), ...get(bc), ...get(n), op.i32Add, ...vload(), ...s(simd.f32Mul), ...s(simd.f32Add), ...set(hn),
-          ...get(h), ...get(hd), op.i32Add, ...get(n), op.i32Add, ...get(hn), ...vstore(),
-          // acc += h ⊙ C_t
-          ...get(acc), ...get(hn), ...get(bc), ...get(N), ...int(2), op.i32Shl, op.i32Add, ...get(n), op.i32Add, ...vload(),
+      ...get(t), ...get(strideBC), op.i32Mul, ...int(2), op.i32Shl, ...get(BC), op.i32Add, ...set(bc),
+      ...forLoop(d, int(0), get(rowBytes), int(16), [
+        ...get(t), ...get(rowBytes), op.i32Mul, ...get(d), op.i32Add, ...set(off),
+        ...get(delta), ...get(off), op.i32Add, ...vload(), ...tee(vdt),
+        ...get(u), ...get(off), op.i32Add, ...vload(), ...tee(vdu), ...s(simd.f32Mul), ...set(vdu), // Δ u (vdu held u a moment)
+        // acc = D u
+        ...get(D), ...get(d), op.i32Add, ...vload(), ...get(u), ...get(off), op.i32Add, ...vload(), ...s(simd.f32Mul), ...set(acc),
+        ...forLoop(n, int(0), get(N), int(1), [
+          ...get(n), ...get(rowBytes), op.i32Mul, ...get(d), op.i32Add, ...set(row), // byte offset of [n, d…d+3]
+          // a = exp(Δ_t A[n, d…d+3])
+          ...get(vdt), ...get(At), ...get(row), op.i32Add, ...vload(), ...s(simd.f32Mul), ...exp4(ex, ek),
+          // h = a ⊙ h + Δ_t u_t B_t[n]
+          ...get(ht), ...get(row), op.i32Add, ...vload(), ...s(simd.f32Mul),
+          ...get(vdu), ...get(bc), ...get(n), ...int(2), op.i32Shl, op.i32Add, ...fload(), ...s(simd.f32Splat), ...s(simd.f32Mul), ...s(simd.f32Add), ...set(hn),
+          ...get(ht), ...get(row), op.i32Add, ...get(hn), ...vstore(),
+          // acc += h C_t[n]
+          ...get(acc), ...get(hn), ...get(bc), ...get(N), ...get(n), op.i32Add, ...int(2), op.i32Shl, op.i32Add, ...fload(), ...s(simd.f32Splat),
           ...s(simd.f32Mul), ...s(simd.f32Add), ...set(acc),
         ]),
-        // y = Σ_n h C + D u
-        ...get(y), ...get(off), op.i32Add,
-        ...lanesSum(acc), ...get(D), ...get(d), ...int(2), op.i32Shl, op.i32Add, ...fload(), ...get(x), op.f32Mul, op.f32Add,
-        ...fstore(),
+        ...get(y), ...get(off), op.i32Add, ...get(acc), ...vstore(),
       ]),
     ]),
   ];
-  return { params: 11, locals: [[6, i32], [2, 0x7d], [6, v128]], body };
+  return { params: 11, locals: [[7, i32], [6, v128]], body };
 }
 
 /**
