@@ -6,8 +6,8 @@
  * once per thread. Where WebAssembly SIMD is missing, `simdKernels()` is null and the callers keep their JavaScript
  * loops (mamba-scan.ts, attention-loop.ts), which compute the same math and against which these are tested.
  *
- * exp(x) here: x clamped to [−87.3, 88] (below, the true value is < 1.2e−38: what it multiplies vanishes either
- * way), x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 in two parts), exp(r) by its Taylor series to r⁷ in float32, times
+ * exp(x) here, for x ≤ 0: x clamped below at −87.3 (there the true value is < 1.2e−38: what it multiplies vanishes
+ * either way), x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 in two parts), exp(r) by its Taylor series to r⁷ in float32, times
  * 2^k built in the exponent bits: ~2e−7 relative, as float32 rounding. The kernels read and write one memory
  * (`memory`, grown on demand), at byte offsets the wrappers hand out (`arena`).
  */
@@ -84,20 +84,32 @@ function forLoop(i: number, from: number[], to: number[], step: number[], body: 
   ];
 }
 
-/** exp of the f32x4 on the stack, leaving it there; `x`, `k` are v128 scratch locals. */
-function exp4(x: number, k: number): number[] {
-  const taylor = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
+/** The constants of `exp4`, each splat to four lanes, held in v128 locals from `c` on (`expConstants` sets them). */
+const expValues = [-87.3, Math.LOG2E, 0.693359375, -2.12194440e-4, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1];
+const expLocals = expValues.length + 1; // and the integer 127
+
+/** Sets the locals c … c + expLocals − 1 to exp4's constants, once, before the loops (not rebuilt per use). */
+function expConstants(c: number): number[] {
+  return [...expValues.flatMap((v, i) => [...splatF(v), ...set(c + i)]), ...splatI(127), ...set(c + expValues.length)];
+}
+
+/**
+ * exp of the f32x4 on the stack, leaving it there; `x`, `k` are v128 scratch locals, `c` the first of the constant
+ * locals. Arguments are clamped below at −87.3 only: every caller passes x ≤ 0 or masks the lane away.
+ */
+function exp4(x: number, k: number, c: number): number[] {
+  const [floor, log2e, ln2Hi, ln2Lo] = [c, c + 1, c + 2, c + 3], taylor = [c + 4, c + 5, c + 6, c + 7, c + 8, c + 9, c + 10, c + 10];
   return [
-    ...splatF(-87.3), ...s(simd.f32Max), ...splatF(88), ...s(simd.f32Min), ...tee(x),
-    ...splatF(Math.LOG2E), ...s(simd.f32Mul), ...s(simd.f32Nearest), ...set(k),
+    ...get(floor), ...s(simd.f32Max), ...tee(x),
+    ...get(log2e), ...s(simd.f32Mul), ...s(simd.f32Nearest), ...set(k),
     // r = x − k·ln2_hi − k·ln2_lo (ln2_hi has few bits, so k·ln2_hi is exact)
-    ...get(x), ...get(k), ...splatF(0.693359375), ...s(simd.f32Mul), ...s(simd.f32Sub),
-    ...get(k), ...splatF(-2.12194440e-4), ...s(simd.f32Mul), ...s(simd.f32Sub), ...set(x),
-    // Horner: ((c7 r + c6) r + …) r + 1
-    ...splatF(taylor[0]),
-    ...taylor.slice(1).flatMap((c) => [...get(x), ...s(simd.f32Mul), ...splatF(c), ...s(simd.f32Add)]),
+    ...get(x), ...get(k), ...get(ln2Hi), ...s(simd.f32Mul), ...s(simd.f32Sub),
+    ...get(k), ...get(ln2Lo), ...s(simd.f32Mul), ...s(simd.f32Sub), ...set(x),
+    // Horner: ((r/5040 + 1/720) r + …) r + 1
+    ...get(taylor[0]),
+    ...taylor.slice(1).flatMap((t) => [...get(x), ...s(simd.f32Mul), ...get(t), ...s(simd.f32Add)]),
     // × 2^k: (k + 127) << 23 as float bits
-    ...get(k), ...s(simd.truncSat), ...splatI(127), ...s(simd.i32Add), ...int(23), ...s(simd.i32Shl),
+    ...get(k), ...s(simd.truncSat), ...get(c + expValues.length), ...s(simd.i32Add), ...int(23), ...s(simd.i32Shl),
     ...s(simd.f32Mul),
   ];
 }
@@ -114,8 +126,9 @@ function exp4(x: number, k: number): number[] {
 function scanFunction(): { params: number; locals: [number, number][]; body: number[] } {
   const [T, Di, N, u, delta, At, BC, strideBC, D, ht, y] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const [t, d, n, off, bc, row, rowBytes] = [11, 12, 13, 14, 15, 16, 17]; // i32
-  const [vdt, vdu, acc, hn, ex, ek] = [18, 19, 20, 21, 22, 23]; // v128
+  const [vdt, vdu, acc, hn, ex, ek, c] = [18, 19, 20, 21, 22, 23, 24]; // v128 (c on: exp's constants)
   const body = [
+    ...expConstants(c),
     ...get(Di), ...int(2), op.i32Shl, ...set(rowBytes),
     ...forLoop(t, int(0), get(T), int(1), [
       ...get(t), ...get(strideBC), op.i32Mul, ...int(2), op.i32Shl, ...get(BC), op.i32Add, ...set(bc),
@@ -128,7 +141,7 @@ function scanFunction(): { params: number; locals: [number, number][]; body: num
         ...forLoop(n, int(0), get(N), int(1), [
           ...get(n), ...get(rowBytes), op.i32Mul, ...get(d), op.i32Add, ...set(row), // byte offset of [n, d…d+3]
           // a = exp(Δ_t A[n, d…d+3])
-          ...get(vdt), ...get(At), ...get(row), op.i32Add, ...vload(), ...s(simd.f32Mul), ...exp4(ex, ek),
+          ...get(vdt), ...get(At), ...get(row), op.i32Add, ...vload(), ...s(simd.f32Mul), ...exp4(ex, ek, c),
           // h = a ⊙ h + Δ_t u_t B_t[n]
           ...get(ht), ...get(row), op.i32Add, ...vload(), ...s(simd.f32Mul),
           ...get(vdu), ...get(bc), ...get(n), ...int(2), op.i32Shl, op.i32Add, ...fload(), ...s(simd.f32Splat), ...s(simd.f32Mul), ...s(simd.f32Add), ...set(hn),
@@ -141,7 +154,7 @@ function scanFunction(): { params: number; locals: [number, number][]; body: num
       ]),
     ]),
   ];
-  return { params: 11, locals: [[7, i32], [6, v128]], body };
+  return { params: 11, locals: [[7, i32], [6 + expLocals, v128]], body };
 }
 
 /**
@@ -153,7 +166,7 @@ function scanFunction(): { params: number; locals: [number, number][]; body: num
 function softmaxFunction(): { params: number; locals: [number, number][]; body: number[] } {
   const [n, stride, first, W, S, P, sums] = [0, 1, 2, 3, 4, 5, 6];
   const [i, j, at] = [7, 8, 9]; // i32: byte offset of the lane group, key, byte offset of (j, i)
-  const [query, max, sum, valid, e, ex, ek, wide] = [10, 11, 12, 13, 14, 15, 16, 17]; // v128
+  const [query, max, sum, valid, e, ex, ek, wide, c] = [10, 11, 12, 13, 14, 15, 16, 17, 18]; // v128 (c on: exp's constants)
   const validMask = [
     // diff = query − j; valid = diff ≥ 0 & diff < W
     ...get(query), ...get(j), ...s(simd.i32Splat), ...s(simd.i32Sub), ...tee(valid),
@@ -161,6 +174,7 @@ function softmaxFunction(): { params: number; locals: [number, number][]; body: 
   ];
   const address = [...get(j), ...get(stride), op.i32Mul, ...int(2), op.i32Shl, ...get(i), op.i32Add, ...set(at)];
   const body = [
+    ...expConstants(c),
     ...get(W), ...s(simd.i32Splat), ...set(wide),
     ...forLoop(i, int(0), [...get(stride), ...int(2), op.i32Shl], int(16), [
       // the lanes' own keys: first + i/4 + (0, 1, 2, 3)
@@ -173,14 +187,14 @@ function softmaxFunction(): { params: number; locals: [number, number][]; body: 
       ...splatF(0), ...set(sum),
       ...forLoop(j, int(0), get(n), int(1), [
         ...validMask, ...address,
-        ...get(S), ...get(at), op.i32Add, ...vload(), ...get(max), ...s(simd.f32Sub), ...exp4(ex, ek), ...get(valid), ...s(simd.and), ...set(e),
+        ...get(S), ...get(at), op.i32Add, ...vload(), ...get(max), ...s(simd.f32Sub), ...exp4(ex, ek, c), ...get(valid), ...s(simd.and), ...set(e),
         ...get(P), ...get(at), op.i32Add, ...get(e), ...vstore(),
         ...get(sum), ...get(e), ...s(simd.f32Add), ...set(sum),
       ]),
       ...get(sums), ...get(i), op.i32Add, ...get(sum), ...vstore(),
     ]),
   ];
-  return { params: 7, locals: [[3, i32], [8, v128]], body };
+  return { params: 7, locals: [[3, i32], [9 + expLocals, v128]], body };
 }
 
 /**
@@ -190,26 +204,27 @@ function softmaxFunction(): { params: number; locals: [number, number][]; body: 
  */
 function softplusFunction(): { params: number; locals: [number, number][]; body: number[] } {
   const [rows, cols, Z, bias, out] = [0, 1, 2, 3, 4];
-  const [r, c, at] = [5, 6, 7]; // i32: row, byte offset in the row, byte offset of the row
-  const [v, e, q, q2, ex, ek] = [8, 9, 10, 11, 12, 13]; // v128
+  const [r, col, at] = [5, 6, 7]; // i32: row, byte offset in the row, byte offset of the row
+  const [v, e, q, q2, ex, ek, c] = [8, 9, 10, 11, 12, 13, 14]; // v128 (c on: exp's constants)
   const series = [1 / 13, 1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1];
   const body = [
+    ...expConstants(c),
     ...forLoop(r, int(0), get(rows), int(1), [
       ...get(r), ...get(cols), op.i32Mul, ...int(2), op.i32Shl, ...set(at),
-      ...forLoop(c, int(0), [...get(cols), ...int(2), op.i32Shl], int(16), [
-        ...get(Z), ...get(at), op.i32Add, ...get(c), op.i32Add, ...vload(), ...get(bias), ...get(c), op.i32Add, ...vload(), ...s(simd.f32Add), ...tee(v),
-        ...s(simd.f32Abs), ...s(simd.f32Neg), ...exp4(ex, ek), ...tee(e),
+      ...forLoop(col, int(0), [...get(cols), ...int(2), op.i32Shl], int(16), [
+        ...get(Z), ...get(at), op.i32Add, ...get(col), op.i32Add, ...vload(), ...get(bias), ...get(col), op.i32Add, ...vload(), ...s(simd.f32Add), ...tee(v),
+        ...s(simd.f32Abs), ...s(simd.f32Neg), ...exp4(ex, ek, c), ...tee(e),
         ...get(e), ...splatF(2), ...s(simd.f32Add), ...s(simd.f32Div), ...tee(q), ...get(q), ...s(simd.f32Mul), ...set(q2),
         // 2q·(1 + q²/3 + q⁴/5 + …), Horner in q²
         ...splatF(series[0]),
         ...series.slice(1).flatMap((k) => [...get(q2), ...s(simd.f32Mul), ...splatF(k), ...s(simd.f32Add)]),
         ...get(q), ...s(simd.f32Mul), ...splatF(2), ...s(simd.f32Mul),
         ...get(v), ...splatF(0), ...s(simd.f32Max), ...s(simd.f32Add), ...set(v),
-        ...get(out), ...get(at), op.i32Add, ...get(c), op.i32Add, ...get(v), ...vstore(),
+        ...get(out), ...get(at), op.i32Add, ...get(col), op.i32Add, ...get(v), ...vstore(),
       ]),
     ]),
   ];
-  return { params: 5, locals: [[3, i32], [6, v128]], body };
+  return { params: 5, locals: [[3, i32], [7 + expLocals, v128]], body };
 }
 
 function moduleBytes(): Uint8Array<ArrayBuffer> {
