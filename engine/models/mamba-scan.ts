@@ -10,20 +10,25 @@
  * Glossary (mamba.ts): T tokens, Di d_inner, N d_state.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeSgemm, type Sgemm } from '../core/native-matmul.js';
 import { expNonPositive } from './loop-math.js';
-import { simdKernels } from './simd-kernels.js';
+import { type SimdKernels, simdKernels } from './simd-kernels.js';
 import { readNow, ScratchArrays } from './ttt-linear-scan.js';
 
 /**
- * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them, with
- * Δ = softplus(dtRaw + dtBias) taken here. Inputs: u, dtRaw [T, Di]; dtBias [Di]; A [Di, N]; B, C [T, N]; D [Di];
- * h0 [Di, N]. By the WebAssembly SIMD kernel where it runs and d_inner is a multiple of 4, else by this loop.
+ * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them, from
+ * x_proj's output: Δ = softplus(dtIn·dt_proj + dt_bias) is taken here. Inputs: u [T, Di]; xdbl [T, R + 2N] (dtIn,
+ * B, C side by side); dtProj [R, Di]; dtBias [Di]; A [Di, N]; D [Di]; h0 [Di, N]. By the WebAssembly SIMD kernels
+ * and the native BLAS where both run and d_inner is a multiple of 4, else by this loop.
  */
 export function selectiveScanLoop(
-  u: tf.Tensor2D, dtRaw: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
+  u: tf.Tensor2D, xdbl: tf.Tensor2D, dtProj: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
 ): { y: tf.Tensor2D; h: tf.Tensor2D } {
-  const [T, Di] = u.shape, N = A.shape[1];
-  if (simdKernels() && Di % 4 === 0) return selectiveScanSimd(u, dtRaw, dtBias, A, B, C, D, h0);
+  const [T, Di] = u.shape, N = A.shape[1], R = dtProj.shape[0];
+  const kernels = simdKernels(), sgemm = nativeSgemm();
+  if (kernels && sgemm && Di % 4 === 0) return selectiveScanSimd(u, xdbl, dtProj, dtBias, A, D, h0, kernels, sgemm);
+  const [dtIn, B, C] = tf.split(xdbl, [R, N, N], 1) as tf.Tensor2D[]; // [T, R], [T, N], [T, N]
+  const dtRaw = tf.matMul(dtIn, dtProj); // [T, Di]
   const h = Float32Array.from(readNow(h0)); // [Di, N] a copy, updated in place
   const y = new Float32Array(T * Di); // [T, Di]
   const dD = softplusRows(readNow(dtRaw), readNow(dtBias), T, Di); // Δ [T, Di], a new array
@@ -42,6 +47,7 @@ export function selectiveScanLoop(
       y[row + d] = acc;
     }
   }
+  tf.dispose([dtIn, B, C, dtRaw]);
   return { y: tf.tensor2d(y, [T, Di]), h: tf.tensor2d(h, [Di, N]) };
 }
 
@@ -58,29 +64,27 @@ function softplusRows(raw: Float32Array, bias: Float32Array, T: number, Di: numb
 }
 
 /**
- * `selectiveScanLoop` by the WebAssembly SIMD kernels (simd-kernels.ts `softplus`, then `scan`, four channels at a
- * time): the inputs are copied into the kernels' memory (A and h transposed, B and C side by side per token), the
- * outputs out.
+ * `selectiveScanLoop` by the native BLAS (dtIn·dt_proj, read from x_proj's output in place) and the WebAssembly
+ * SIMD kernels (simd-kernels.ts `softplus`, then `scan`, four channels at a time): the inputs are copied into the
+ * kernels' memory (A and h transposed), the outputs out.
  */
 function selectiveScanSimd(
-  u: tf.Tensor2D, dtRaw: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, B: tf.Tensor2D, C: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
+  u: tf.Tensor2D, xdbl: tf.Tensor2D, dtProj: tf.Tensor2D, dtBias: tf.Tensor1D, A: tf.Tensor2D, D: tf.Tensor1D, h0: tf.Tensor2D,
+  k: SimdKernels, sgemm: Sgemm,
 ): { y: tf.Tensor2D; h: tf.Tensor2D } {
-  const [T, Di] = u.shape, N = A.shape[1];
-  const k = simdKernels()!;
-  const [uK, deltaK, biasK, aK, bcK, dK, hK, yK] = k.arena(T * Di, T * Di, Di, N * Di, T * 2 * N, Di, N * Di, T * Di);
-  // each read at once: `readNow` is valid until the next TF.js call
+  const [T, Di] = u.shape, N = A.shape[1], R = dtProj.shape[0], width = R + 2 * N;
+  const [uK, xK, deltaK, biasK, aK, dK, hK, yK] = k.arena(T * Di, T * width, T * Di, Di, N * Di, Di, N * Di, T * Di);
+  // views of the backend's memory on wasm, valid until the next TF.js call: none is made before the outputs
   uK.set(readNow(u));
-  deltaK.set(readNow(dtRaw));
+  xK.set(readNow(xdbl));
+  sgemm(false, false, T, Di, R, xK, width, readNow(dtProj), Di, deltaK, Di); // dtIn·dt_proj [T, Di]
   biasK.set(readNow(dtBias));
   k.softplus(T, Di, k.offset(deltaK), k.offset(biasK), k.offset(deltaK)); // Δ in place
   transposeInto(readNow(A), Di, N, aK); // [N, Di]
   dK.set(readNow(D));
   transposeInto(readNow(h0), Di, N, hK); // [N, Di]
-  const bD = readNow(B);
-  for (let t = 0; t < T; t++) bcK.set(bD.subarray(t * N, (t + 1) * N), t * 2 * N);
-  const cD = readNow(C);
-  for (let t = 0; t < T; t++) bcK.set(cD.subarray(t * N, (t + 1) * N), t * 2 * N + N);
-  k.scan(T, Di, N, k.offset(uK), k.offset(deltaK), k.offset(aK), k.offset(bcK), 2 * N, k.offset(dK), k.offset(hK), k.offset(yK));
+  // B and C: columns R … R+2N−1 of xdbl's rows
+  k.scan(T, Di, N, k.offset(uK), k.offset(deltaK), k.offset(aK), k.offset(xK) + R * 4, width, k.offset(dK), k.offset(hK), k.offset(yK));
   const h = transposeInto(hK, N, Di, new Float32Array(Di * N)); // [Di, N]
   // the cpu backend keeps the array it is given: hand it copies, as the kernels' memory is reused
   const own = (a: Float32Array) => (ScratchArrays.uploadsCopy() ? a : a.slice());

@@ -46,15 +46,16 @@ describe('WebAssembly SIMD kernels on wasm', () => {
   it('run the selective scan (softplus of Δ included) as the JavaScript loop does, for d_state 3, 8 and 16', async () => {
     for (const [T, Di, N, seed] of [[37, 12, 8, 1], [70, 8, 16, 2], [20, 4, 3, 3]]) {
       const t = (shape: number[], lo: number, hi: number, s: number) => tf.tensor(uniform(shape.reduce((a, b) => a * b), lo, hi, seed * 10 + s), shape);
-      // dtRaw from −30 to 30: both sides of softplus's threshold (20) and far below 0; A down to −1,000: exp(ΔA) underflows
-      const [u, dtRaw, dtBias, A, B, C, D, h0] = [
-        t([T, Di], -2, 2, 1), t([T, Di], -30, 30, 2), t([Di], -1, 1, 3), t([Di, N], -1000, -0.1, 4), t([T, N], -2, 2, 5),
-        t([T, N], -2, 2, 6), t([Di], -1, 1, 7), t([Di, N], -1, 1, 8),
-      ] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
-      const [fast, plain] = bothWays(() => selectiveScanLoop(u, dtRaw, dtBias, A, B, C, D, h0));
+      const R = 3;
+      // dtIn·dt_proj from −30 to 30: both sides of softplus's threshold (20) and far below 0; A down to −1,000: exp(ΔA) underflows
+      const [u, xdbl, dtProj, dtBias, A, D, h0] = [
+        t([T, Di], -2, 2, 1), t([T, R + 2 * N], -2, 2, 2), t([R, Di], -5, 5, 3), t([Di], -1, 1, 4), t([Di, N], -1000, -0.1, 5),
+        t([Di], -1, 1, 7), t([Di, N], -1, 1, 8),
+      ] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
+      const [fast, plain] = bothWays(() => selectiveScanLoop(u, xdbl, dtProj, dtBias, A, D, h0));
       expect(await worst(fast.y, plain.y)).toBeLessThan(1e-5);
       expect(await worst(fast.h, plain.h)).toBeLessThan(1e-5);
-      tf.dispose([u, dtRaw, dtBias, A, B, C, D, h0, fast.y, fast.h, plain.y, plain.h]);
+      tf.dispose([u, xdbl, dtProj, dtBias, A, D, h0, fast.y, fast.h, plain.y, plain.h]);
     }
   });
 
