@@ -14,7 +14,9 @@
  * P cached keys, S = P + T keys, W window; b queries in a block, n keys it reads.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeSgemm, type Sgemm } from '../core/native-matmul.js';
 import { expNonPositive } from './loop-math.js';
+import { type SimdKernels, simdKernels } from './simd-kernels.js';
 import { readNow } from './ttt-linear-scan.js';
 
 /** Queries per block: small enough that a block reads few keys it must mask, large enough for a fast matMul. */
@@ -33,6 +35,8 @@ function matMulInto(a: Float32Array, b: Float32Array, m: number, k: number, n: n
  * (after RoPE), with a window W (null: every earlier key).
  */
 export function causalAttentionLoop(q: tf.Tensor3D, K: tf.Tensor3D, V: tf.Tensor3D, window: number | null): tf.Tensor2D {
+  const kernels = simdKernels(), sgemm = nativeSgemm();
+  if (kernels && sgemm) return causalAttentionSimd(q, K, V, window, kernels, sgemm);
   const [H, T, D] = q.shape, [G, S] = K.shape, R = H / G, P = S - T;
   const W = window ?? Infinity, scale = 1 / Math.sqrt(D);
   // copies, as TF.js runs below; q scaled by 1/√D here rather than every score
@@ -67,6 +71,42 @@ export function causalAttentionLoop(q: tf.Tensor3D, K: tf.Tensor3D, V: tf.Tensor
         p.fill(0, row + hi + 1, row + n);
       }
       matMulInto(p, Vg, b, n, D, out.subarray(0, b * D));
+      for (let i = 0; i < b; i++) {
+        const inv = 1 / sums[i], o = (t0 + i) * H * D + h * D;
+        for (let d = 0; d < D; d++) y[o + d] = out[i * D + d] * inv;
+      }
+    }
+  }
+  return tf.tensor2d(y, [T, H * D]);
+}
+
+/**
+ * `causalAttentionLoop` with the products through the native BLAS directly (no tensors) and the masked softmax by
+ * the WebAssembly SIMD kernel (simd-kernels.ts `softmax`, four queries at a time): per head and block of queries,
+ * scores [n, b] = K·qᵀ, weights P = exp(scores − max) in the window (0 elsewhere), out [b, D] = Pᵀ·V / Σ P.
+ */
+function causalAttentionSimd(q: tf.Tensor3D, K: tf.Tensor3D, V: tf.Tensor3D, window: number | null, kernels: SimdKernels, sgemm: Sgemm): tf.Tensor2D {
+  const [H, T, D] = q.shape, [G, S] = K.shape, R = H / G, P = S - T;
+  const W = window ?? 2 ** 30, scale = 1 / Math.sqrt(D);
+  const maxKeys = Math.min(S, queryBlock + (window === null ? S : window - 1));
+  const stride = Math.ceil(queryBlock / 4) * 4; // columns of the kernel's [n, ·] arrays: a multiple of its 4 lanes
+  const [scores, weights, sums, qT, out] = kernels.arena(maxKeys * stride, maxKeys * stride, stride, D * stride, queryBlock * D);
+  qT.fill(0); // columns past a short last block stay 0
+  // views of the backend's memory on wasm, valid until the next TF.js call: none is made before the end
+  const qD = readNow(q), KD = readNow(K), VD = readNow(V);
+  const y = new Float32Array(T * H * D); // [T, H·D]
+  for (let t0 = 0; t0 < T; t0 += queryBlock) {
+    const b = Math.min(queryBlock, T - t0);
+    const kStart = Math.max(0, P + t0 - (W - 1)), kEnd = P + t0 + b, n = kEnd - kStart; // keys any query of the block sees
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / R); // query head h uses K/V head floor(h / R) (repeat_kv)
+      const Kg = KD.subarray((g * S + kStart) * D, (g * S + kEnd) * D), Vg = VD.subarray((g * S + kStart) * D, (g * S + kEnd) * D); // [n, D]
+      const q0 = (h * T + t0) * D;
+      for (let i = 0; i < b; i++) for (let d = 0; d < D; d++) qT[d * stride + i] = qD[q0 + i * D + d] * scale; // [D, stride]
+      if (b < stride) for (let d = 0; d < D; d++) qT.fill(0, d * stride + b, (d + 1) * stride);
+      sgemm(false, false, n, stride, D, Kg, D, qT, stride, scores, stride); // [n, stride]
+      kernels.softmax(n, stride, P + t0 - kStart, W, kernels.offset(scores), kernels.offset(weights), kernels.offset(sums));
+      sgemm(true, false, b, D, n, weights, stride, Vg, D, out, D); // [b, D]
       for (let i = 0; i < b; i++) {
         const inv = 1 / sums[i], o = (t0 + i) * H * D + h * D;
         for (let d = 0; d < D; d++) y[o + d] = out[i * D + d] * inv;

@@ -22,6 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
+import { nativeSgemm } from '../core/native-matmul.js';
 import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { causalConv, dense, depthwiseFilterOf, rmsNorm, silu, transposeForDense } from './blocks.js';
 import { loopKernelsAvailable } from './loop-math.js';
@@ -30,6 +31,7 @@ import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult,
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
 } from './stage.js';
+import { readNow } from './ttt-linear-scan.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -288,19 +290,47 @@ function selectiveScan(
 
 // ref: mamba-minimal model.py MambaBlock.ssm
 function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean): { y: tf.Tensor2D; h: tf.Tensor2D } {
-  const [dtIn, B, C] = tf.split(dense(u, lw.xProj), [c.dtRank, c.dState, c.dState], 1) as tf.Tensor2D[]; // [T, R], [T, N], [T, N]
+  const xdbl = dense(u, lw.xProj); // [T, R + 2N]
+  // the same scan as a loop over rows on CPU backends (mamba-scan.ts), Δ taken there from xdbl; not differentiable
+  if (loop) return selectiveScanLoop(u, xdbl, lw.dtProj, lw.dtBias, lw.A, lw.D, h0);
+  const [dtIn, B, C] = tf.split(xdbl, [c.dtRank, c.dState, c.dState], 1) as tf.Tensor2D[]; // [T, R], [T, N], [T, N]
   const delta = tf.softplus(tf.add(dense(dtIn, lw.dtProj), lw.dtBias)) as tf.Tensor2D; // [T, Di]
-  // the same scan as a loop over rows on CPU backends (mamba-scan.ts); not differentiable
-  return loop ? selectiveScanLoop(u, delta, lw.A, B, C, lw.D, h0) : selectiveScan(u, delta, lw.A, B, C, lw.D, h0, identity);
+  return selectiveScan(u, delta, lw.A, B, C, lw.D, h0, identity);
+}
+
+/**
+ * in_proj's two halves [T, Di] each: x for the conv and res for the gate. On CPU backends as two products with the
+ * weight's halves read in place through the native BLAS where it loads (else with copies of them), since on wasm
+ * splitting the [T, 2Di] product copies all of it once per piece.
+ */
+function inProjection(lw: MambaLayerWeights, x: tf.Tensor2D, loop: boolean): tf.Tensor2D[] {
+  if (!loop) {
+    let xz = dense(x, lw.inProj); // [T, 2Di]
+    if (lw.inProjBias) xz = tf.add(xz, lw.inProjBias);
+    return tf.split(xz, 2, 1) as tf.Tensor2D[];
+  }
+  const [T, C] = x.shape, Di = lw.inProj.shape[1] / 2;
+  const sgemm = nativeSgemm();
+  let halves: tf.Tensor2D[];
+  if (sgemm) {
+    const xData = readNow(x), w = readNow(lw.inProj); // read at once: no TF.js call until both products are done
+    const [xIn, res] = [new Float32Array(T * Di), new Float32Array(T * Di)];
+    sgemm(false, false, T, Di, C, xData, C, w, 2 * Di, xIn, Di); // columns 0 … Di−1 of the weight
+    sgemm(false, false, T, Di, C, xData, C, w.subarray(Di), 2 * Di, res, Di); // columns Di … 2Di−1
+    halves = [tf.tensor2d(xIn, [T, Di]), tf.tensor2d(res, [T, Di])];
+  } else {
+    halves = (tf.split(lw.inProj, 2, 1) as tf.Tensor2D[]).map((w) => dense(x, w)); // [C, Di] each
+  }
+  if (!lw.inProjBias) return halves;
+  const biases = tf.split(lw.inProjBias, 2) as tf.Tensor1D[];
+  return halves.map((h, i) => tf.add(h, biases[i]) as tf.Tensor2D);
 }
 
 // ref: mamba-minimal model.py MambaBlock.forward
 function mambaMixer(
   lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean,
 ): { y: tf.Tensor2D; state: MambaLayerState } {
-  let xz = dense(x, lw.inProj); // [T, 2Di]
-  if (lw.inProjBias) xz = tf.add(xz, lw.inProjBias);
-  const [xIn, res] = tf.split(xz, 2, 1) as tf.Tensor2D[]; // [T, Di] each
+  const [xIn, res] = inProjection(lw, x, loop); // [T, Di] each
   const conv = causalConv(xIn, ls.conv, lw.convFilter, lw.convBias); // [T, Di]
   const u = silu(conv.y);
   const scan = ssm(lw, u, ls.ssm, c, identity, loop);
