@@ -8,7 +8,7 @@
  *
  * Two users, one product: `installNativeMatMul` replaces the wasm backend's BatchMatMul kernel (every `tf.matMul`
  * of float32 tensors, batched ones included, broadcasting a batch of one) reading and writing the wasm heap in
- * place, and `nativeSgemm` hands the same function to code that multiplies plain arrays (ttt-linear-scan.ts).
+ * place, and `nativeSgemm` hands the same function to code that multiplies plain arrays (models/cpu-arrays.ts `gemm`).
  * Results equal XNNPACK's to float32 rounding (both accumulate in float32, in different orders).
  * OpenBLAS is told to use one thread: the engine runs one pipeline stage per core, each its own worker thread.
  */

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expNonPositive } from './loop-math.js';
-import { readNow } from './ttt-linear-scan.js';
+import { readNow } from './cpu-arrays.js';
 
 /** Queries per block: small enough that a block reads few keys it must mask, large enough for a fast matMul. */
 const queryBlock = 64;

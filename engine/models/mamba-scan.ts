@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expNonPositive } from './loop-math.js';
-import { readNow } from './ttt-linear-scan.js';
+import { readNow } from './cpu-arrays.js';
 
 /**
  * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them.

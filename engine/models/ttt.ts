@@ -24,7 +24,8 @@ import {
   applyInterleavedRope, causalConv, dense, depthwiseFilterOf, geluTanh, geluTanhGrad, interleavedRopeTables, layerNorm,
   rmsNorm, swiGluDense, transposeForDense,
 } from './blocks.js';
-import { ScratchArrays, tokenMajorInputs, tttLinearAlignedRun } from './ttt-linear-scan.js';
+import { ScratchArrays } from './cpu-arrays.js';
+import { tokenMajorInputs, tttScanRun } from './ttt-scan.js';
 import {
   assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult,
 } from './model.js';
@@ -401,7 +402,7 @@ export class TTTModel implements CausalLM<TTTState> {
   private readonly layers: TTTLayerWeights[];
   private readonly rope: ReturnType<typeof interleavedRopeTables>;
   private readonly tokenEtaCache = new WeakMap<TTTLayerWeights, Float32Array>();
-  /** Arrays of the CPU layout, reused from chunk to chunk (ttt-linear-scan.ts). */
+  /** Arrays of the CPU layout, reused from chunk to chunk (ttt-scan.ts). */
   private readonly scratch = new ScratchArrays();
 
   /**
@@ -577,8 +578,8 @@ export class TTTModel implements CausalLM<TTTState> {
     const lrLogits = dense(X, lw.lrProj); // [T, H]
     // ref: ttt.py TTTBase.get_eta — ttt_lr_eta = base_lr · sigmoid(X θ_lr + b) / head_dim
     const lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f) as tf.Tensor2D; // [T, H]
-    const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
-    // whole mini-batches take the CPU layout of ttt-linear-scan.ts, on the projections read back token-major once
+    const groups = groupSegments(segments, K, want.fast);
+    // whole mini-batches take the CPU layout of ttt-scan.ts, on the projections read back token-major once
     const tokenMajor = groups.some((g) => g.aligned)
       ? tokenMajorInputs({ XQ: XQflat, XK: XKflat, XV: XVflat, lr: lrEta }, rope.positions, H, this.rope, this.scratch)
       : null;
@@ -606,18 +607,18 @@ export class TTTModel implements CausalLM<TTTState> {
       start += group.length;
       if (group.aligned && grads === null && tokenMajor) {
         const slice = (a: Float32Array, width: number) => a.subarray(t0 * width, (t0 + group.length) * width);
-        const run = tttLinearAlignedRun({
+        const run = tttScanRun({
           XQ: slice(tokenMajor.XQ, C), XK: slice(tokenMajor.XK, C), XV: slice(tokenMajor.XV, C), lr: slice(tokenMajor.lr, H), T: group.length, H, K,
-          tokenEta: this.tokenEtaData(lw), W1: params.W1, b1: params.b1, W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias,
+          tokenEta: this.tokenEtaData(lw), params, init: lw.init, lnWeight: lw.lnWeight, lnBias: lw.lnBias,
           stats: want.stats, metrics: want.weights, snapshotAt: want.snapshots ? (index) => want.snapshots!.has(miniBatch + index) : undefined,
           outInto: ScratchArrays.uploadsCopy() ? this.scratch.get('out', group.length * C) : undefined,
         });
         if (wholeChunkAligned) wholeOut = tf.tensor2d(run.out, [T, C]); // a copy where `outInto` is reused
         else outs.push(tf.transpose(tf.tensor3d(run.out, [group.length, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
-        params = { W1: run.W1, b1: run.b1 };
+        params = run.params;
         if (run.stats) stats.push(run.stats);
         if (run.metrics) metrics.push(run.metrics);
-        for (const snap of run.snapshots) snapshots.push({ miniBatch: miniBatch + snap.index, weights: { W1: snap.W1 } });
+        for (const snap of run.snapshots) snapshots.push({ miniBatch: miniBatch + snap.index, weights: snap.weights });
         miniBatch += group.length / K;
         continue;
       }
@@ -752,14 +753,14 @@ interface ChunkRope {
 interface TraceRequest {
   readonly stats: boolean;
   readonly weights: boolean;
-  /** Whole mini-batches of TTT-Linear may take the CPU layout of ttt-linear-scan.ts. */
+  /** Whole mini-batches may take the CPU layout of ttt-scan.ts. */
   readonly fast: boolean;
   readonly snapshots?: ReadonlySet<number>;
   /** Absolute index of the mini-batch the chunk's first token belongs to. */
   readonly firstMiniBatch: number;
 }
 
-/** Backends where the layout of ttt-linear-scan.ts is faster (its readbacks are heap copies there, not stalls). */
+/** Backends where the layout of ttt-scan.ts is faster (its readbacks are heap copies there, not stalls). */
 const cpuBackends = new Set(['wasm', 'cpu', 'tensorflow']);
 
 interface LayerWeightTrace {
@@ -801,7 +802,7 @@ interface Segment {
 interface SegmentGroup {
   readonly segments: readonly Segment[];
   readonly length: number;
-  /** Whole mini-batches starting at a boundary, for `tttLinearAlignedRun`. */
+  /** Whole mini-batches starting at a boundary, for `tttScanRun`. */
   readonly aligned: boolean;
 }
 
