@@ -164,7 +164,7 @@ try {
     // window of its trained context (max_position_embeddings)
     const tokens = positive('--tokens', values.tokens) ?? 1e9; // the whole book unless asked
     process.stdout.write(`demo models on ${book}, backend ${backend}, ${stages ?? `${defaultStageCount(backend)} (default)`} stage(s) per model, ${availableParallelism()} cores, load average ${load()}\n`);
-    for (const name of ['mamba', 'transformer', 'ttt-linear', 'ttt-mlp']) {
+    for (const name of ['mamba', 'transformer', 'ttt-linear', 'ttt-mlp'].filter((a) => !values.arch || values.arch.includes(a))) {
       const dir = join(root, 'assets', 'models', name);
       const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model_type: string; max_position_embeddings?: number };
       const window = config.model_type === 'llama' ? config.max_position_embeddings : undefined;

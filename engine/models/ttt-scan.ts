@@ -23,7 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gemm, readNow, type ScratchArrays } from './cpu-arrays.js';
-import { type HeadNorm, type InnerArrays, innerForwardRows, lnFusedL2Bwd, WeightMetricSums } from './ttt-stats.js';
+import { geluAndGrad, type HeadNorm, type InnerArrays, innerForwardRows, lnFusedL2Bwd, WeightMetricSums } from './ttt-stats.js';
 import type { InnerParams } from './ttt.js';
 
 export interface ScanInputs {
@@ -296,16 +296,6 @@ function miniBatchHead(
 /** rows × cols `Z` += b on every row. */
 function addRowVector(Z: Float32Array, b: Float32Array, rows: number, cols: number): void {
   for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) Z[r * cols + i] += b[i];
-}
-
-/** gelu(x) (tanh form, ref: ttt.py gelu) and, when `grad` is given, gelu′(x) (ref: ttt.py gelu_bwd), sharing tanh. */
-function geluAndGrad(x: Float32Array, size: number, y: Float32Array, grad: Float32Array | null): void {
-  for (let i = 0; i < size; i++) {
-    const v = x[i], v2 = v * v;
-    const t = Math.tanh(0.79788456 * v * (1 + 0.044715 * v2));
-    y[i] = 0.5 * v * (1 + t);
-    if (grad) grad[i] = 0.5 * v * (1 - t * t) * (0.79788456 + 0.1070322243 * v2) + 0.5 * (1 + t);
-  }
 }
 
 /** A [K, K] (XQ·XKᵀ or X̄2·X2ᵀ) becomes η ⊙ (A + 1): token_eta_i · lr_j · (A_ij + 1) for j ≤ i, else 0. */

@@ -7,6 +7,7 @@
  * Glossary (ttt.ts): H heads of f features, F1 the first inner layer's width (f or 4f), r rows.
  */
 import { gemm } from './cpu-arrays.js';
+import { expNonPositive } from './loop-math.js';
 
 /** One head's inner weights as plain arrays: W1 [f, F1], b1 [F1] (, W2 [F1, f], b2 [f]). */
 export interface InnerArrays {
@@ -72,14 +73,26 @@ export function innerForwardRows(
   gemm(false, false, rows, F1, f, X, w.W1, Z1);
   for (let r = 0; r < rows; r++) for (let i = 0; i < F1; i++) Z1[r * F1 + i] += w.b1[i];
   if (!w.W2 || !w.b2) return lnFusedL2Bwd(Z1, target, rows, f, norm, null, losses);
-  for (let i = 0; i < rows * F1; i++) {
-    const v = Z1[i];
-    Z1[i] = 0.5 * v * (1 + Math.tanh(0.79788456 * v * (1 + 0.044715 * v * v))); // ref: ttt.py gelu
-  }
+  geluAndGrad(Z1, rows * F1, Z1, null);
   const Z = work.Z.subarray(0, rows * f);
   gemm(false, false, rows, f, F1, Z1, w.W2, Z);
   for (let r = 0; r < rows; r++) for (let i = 0; i < f; i++) Z[r * f + i] += w.b2[i];
   return lnFusedL2Bwd(Z, target, rows, f, norm, null, losses);
+}
+
+/**
+ * y = gelu(x) (tanh form, ref: ttt.py gelu) and, when `grad` is given, gelu′(x) (ref: ttt.py gelu_bwd), for `size`
+ * values (y may be x). As 0.5·x·(1 + tanh u) = x·σ(2u), with σ through `expNonPositive` (Math.tanh is slow).
+ */
+export function geluAndGrad(x: Float32Array, size: number, y: Float32Array, grad: Float32Array | null): void {
+  for (let i = 0; i < size; i++) {
+    const v = x[i], v2 = v * v;
+    const z = 2 * 0.79788456 * v * (1 + 0.044715 * v2); // 2u
+    const e = expNonPositive(-Math.abs(z));
+    const s = z >= 0 ? 1 / (1 + e) : e / (1 + e); // σ(2u) = (1 + tanh u) / 2
+    y[i] = v * s;
+    if (grad) grad[i] = 2 * v * s * (1 - s) * (0.79788456 + 0.1070322243 * v2) + s; // 1 − tanh² u = 4σ(1 − σ)
+  }
 }
 
 /** Per weight matrix, after each finished mini-batch: ‖W_t‖_F, ‖W_t − W_0‖_F, ‖W_t − W_{t−1}‖_F, cos(W_t, W_0). */
