@@ -23,7 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gemm, readNow, type ScratchArrays } from './cpu-arrays.js';
-import { geluAndGrad, type HeadNorm, type InnerArrays, innerForwardRows, lnFusedL2Bwd, WeightMetricSums } from './ttt-stats.js';
+import { geluAndGrad, type HeadNorm, headArrays, headNorms, type InnerArrays, innerForwardRows, joinHeads, lnFusedL2Bwd, WeightMetricSums } from './ttt-stats.js';
 import type { InnerParams } from './ttt.js';
 
 export interface ScanInputs {
@@ -96,32 +96,6 @@ export function tokenMajorInputs(
   };
 }
 
-const weightKeys = ['W1', 'b1', 'W2', 'b2'] as const;
-
-/** A layer's inner weights as per-head arrays (copies when `copy`, for weights the run updates). */
-function headArrays(p: InnerParams, H: number, copy: boolean): InnerArrays[] {
-  const all: Partial<Record<(typeof weightKeys)[number], Float32Array>> = {};
-  for (const key of weightKeys) {
-    const t = p[key];
-    if (t) all[key] = copy ? Float32Array.from(t.dataSync() as Float32Array) : (t.dataSync() as Float32Array);
-  }
-  const part = (a: Float32Array, h: number) => a.subarray((h * a.length) / H, ((h + 1) * a.length) / H);
-  return Array.from({ length: H }, (_, h) => ({
-    W1: part(all.W1!, h), b1: part(all.b1!, h), ...(all.W2 && all.b2 ? { W2: part(all.W2, h), b2: part(all.b2, h) } : {}),
-  }));
-}
-
-/** Per-head arrays back into [H, …] tensors of the given shapes. */
-function joinHeads(heads: readonly InnerArrays[], like: InnerParams): InnerParams {
-  const join = (key: (typeof weightKeys)[number]) => {
-    const parts = heads.map((w) => w[key]!), size = parts[0].length;
-    const all = new Float32Array(parts.length * size);
-    parts.forEach((p, h) => all.set(p, h * size));
-    return tf.tensor3d(all, like[key]!.shape);
-  };
-  return { W1: join('W1'), b1: join('b1'), ...(like.W2 && like.b2 ? { W2: join('W2'), b2: join('b2') } : {}) };
-}
-
 /** Work arrays of one mini-batch and head, allocated once per run. */
 class Buffers {
   readonly rows: Float32Array; // [XK; XQ]                 [2K, f]
@@ -157,8 +131,7 @@ export function tttScanRun(inp: ScanInputs): ScanRun {
   const { T, H, K, XK, XV } = inp;
   const f = inp.params.W1.shape[1], F1 = inp.params.W1.shape[2], stride = H * f, n = T / K;
   const mlp = inp.params.W2 !== undefined;
-  const [gamma, beta] = [inp.lnWeight, inp.lnBias].map((t) => t.dataSync() as Float32Array);
-  const norms: HeadNorm[] = Array.from({ length: H }, (_, h) => ({ gamma: gamma.subarray(h * f, (h + 1) * f), beta: beta.subarray(h * f, (h + 1) * f) }));
+  const norms = headNorms(inp.lnWeight, inp.lnBias);
   const W = headArrays(inp.params, H, true); // updated in place through the run
   const W0 = headArrays(inp.init, H, false);
   const out = inp.outInto ?? new Float32Array(T * stride);

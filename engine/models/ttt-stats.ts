@@ -6,8 +6,10 @@
  *
  * Glossary (ttt.ts): H heads of f features, F1 the first inner layer's width (f or 4f), r rows.
  */
-import { gemm } from './cpu-arrays.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { gemm, readNow } from './cpu-arrays.js';
 import { expNonPositive } from './loop-math.js';
+import type { InnerParams } from './ttt.js';
 
 /** One head's inner weights as plain arrays: W1 [f, F1], b1 [F1] (, W2 [F1, f], b2 [f]). */
 export interface InnerArrays {
@@ -21,6 +23,39 @@ export interface InnerArrays {
 export interface HeadNorm {
   readonly gamma: Float32Array;
   readonly beta: Float32Array;
+}
+
+const weightKeys = ['W1', 'b1', 'W2', 'b2'] as const;
+
+/** A layer's inner weights as per-head arrays (copies when `copy`, for weights the run updates). */
+export function headArrays(p: InnerParams, H: number, copy: boolean): InnerArrays[] {
+  const all: Partial<Record<(typeof weightKeys)[number], Float32Array>> = {};
+  for (const key of weightKeys) {
+    const t = p[key];
+    if (t) all[key] = copy ? Float32Array.from(t.dataSync() as Float32Array) : (t.dataSync() as Float32Array);
+  }
+  const part = (a: Float32Array, h: number) => a.subarray((h * a.length) / H, ((h + 1) * a.length) / H);
+  return Array.from({ length: H }, (_, h) => ({
+    W1: part(all.W1!, h), b1: part(all.b1!, h), ...(all.W2 && all.b2 ? { W2: part(all.W2, h), b2: part(all.b2, h) } : {}),
+  }));
+}
+
+/** Per-head arrays back into [H, …] tensors of the given shapes. */
+export function joinHeads(heads: readonly InnerArrays[], like: InnerParams): InnerParams {
+  const join = (key: (typeof weightKeys)[number]) => {
+    const parts = heads.map((w) => w[key]!), size = parts[0].length;
+    const all = new Float32Array(parts.length * size);
+    parts.forEach((p, h) => all.set(p, h * size));
+    return tf.tensor3d(all, like[key]!.shape);
+  };
+  return { W1: join('W1'), b1: join('b1'), ...(like.W2 && like.b2 ? { W2: join('W2'), b2: join('b2') } : {}) };
+}
+
+/** ttt_norm's weight and bias ([H, 1, f] each) as per-head arrays. */
+export function headNorms(lnWeight: tf.Tensor3D, lnBias: tf.Tensor3D): HeadNorm[] {
+  const [gamma, beta] = [lnWeight, lnBias].map((t) => t.dataSync() as Float32Array);
+  const f = lnWeight.shape[2];
+  return Array.from({ length: lnWeight.shape[0] }, (_, h) => ({ gamma: gamma.subarray(h * f, (h + 1) * f), beta: beta.subarray(h * f, (h + 1) * f) }));
 }
 
 /**
@@ -161,4 +196,45 @@ export class WeightMetricSums {
   row(): number[] {
     return [...this.W1.row(), ...(this.W2?.row() ?? [])];
   }
+}
+
+/**
+ * The statistics of one finished mini-batch for the tensor form (ttt.ts), by the same definitions as the scan's:
+ * (init, before, after) losses of its last token, whose XK and XV are the last rows of `XK`, `XV` ([H, k, f]), and
+ * the weight metrics of `after` that followed `before`. Reads the tensors back (one small read per finished
+ * mini-batch). Returns [1, 3] and [1, columns] tensors for what is asked.
+ */
+export function miniBatchStatistics(
+  init: InnerParams, before: InnerParams, after: InnerParams, XK: tf.Tensor3D, XV: tf.Tensor3D, lnWeight: tf.Tensor3D, lnBias: tf.Tensor3D,
+  want: { readonly stats: boolean; readonly weights: boolean },
+): { stats?: tf.Tensor2D; metrics?: tf.Tensor2D } {
+  const [H, k, f] = XK.shape, mlp = after.W2 !== undefined;
+  const heads = { init: headArrays(init, H, false), before: headArrays(before, H, true), after: headArrays(after, H, false) };
+  const norms = headNorms(lnWeight, lnBias);
+  const result: { stats?: tf.Tensor2D; metrics?: tf.Tensor2D } = {};
+  if (want.stats) {
+    const [xk, xv] = [XK, XV].map((t) => Float32Array.from(readNow(t)));
+    const row = new Float32Array(2 * f), losses = [0, 0, 0];
+    const work = { Z1: new Float32Array(after.W1.shape[2]), Z: new Float32Array(f) };
+    for (let h = 0; h < H; h++) {
+      const x0 = (h * k + k - 1) * f;
+      for (let i = 0; i < f; i++) [row[i], row[f + i]] = [xk[x0 + i], xv[x0 + i] - xk[x0 + i]];
+      [heads.init, heads.before, heads.after].forEach((w, j) => (losses[j] += innerForwardRows(w[h], row.subarray(0, f), row.subarray(f), 1, f, norms[h], work, null) / H));
+    }
+    result.stats = tf.tensor2d(losses, [1, 3]);
+  }
+  if (want.weights) {
+    // the scan's update W −= ΔW, replayed from `before` with ΔW = before − after
+    const sums = new WeightMetricSums(heads.init, mlp);
+    sums.start();
+    for (let h = 0; h < H; h++) {
+      for (const [key, matrix] of [['W1', sums.W1], ['W2', sums.W2]] as const) {
+        if (!matrix) continue;
+        const W = heads.before[h][key]!, next = heads.after[h][key]!;
+        matrix.update(W, W.map((w, i) => w - next[i]), h);
+      }
+    }
+    result.metrics = tf.tensor2d(sums.row(), [1, sums.columns]);
+  }
+  return result;
 }

@@ -26,6 +26,7 @@ import {
 } from './blocks.js';
 import { ScratchArrays } from './cpu-arrays.js';
 import { tokenMajorInputs, tttScanRun } from './ttt-scan.js';
+import { miniBatchStatistics, weightMetricNames } from './ttt-stats.js';
 import {
   assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult,
 } from './model.js';
@@ -275,21 +276,6 @@ function lnFusedL2Bwd(Z: tf.Tensor3D, target: tf.Tensor3D, norm: InnerNorm): tf.
 }
 
 const lnFwd = (Z: tf.Tensor3D, norm: InnerNorm) => layerNorm(Z, norm.lnWeight, norm.lnBias, 1e-6);
-
-/** Inner model forward f(x) = LN(x W1 + b1) or LN(gelu(x W1 + b1) W2 + b2), without the residual. */
-function innerForward(p: InnerParams, X: tf.Tensor3D, norm: InnerNorm): tf.Tensor3D {
-  const Z1 = tf.add(tf.matMul(X, p.W1), p.b1) as tf.Tensor3D;
-  if (!p.W2 || !p.b2) return lnFwd(Z1, norm);
-  return lnFwd(tf.add(tf.matMul(geluTanh(Z1), p.W2), p.b2) as tf.Tensor3D, norm);
-}
-
-/** Self-supervised loss on the last token: squared error averaged over features, then heads (JAX ttt_loss_mse). */
-function lastTokenLoss(p: InnerParams, XK: tf.Tensor3D, XV: tf.Tensor3D, norm: InnerNorm): tf.Scalar {
-  const last = XK.shape[1] - 1;
-  const xk = tf.slice(XK, [0, last, 0], [-1, 1, -1]) as tf.Tensor3D; // [H, 1, f]
-  const target = tf.sub(tf.slice(XV, [0, last, 0], [-1, 1, -1]), xk);
-  return tf.mean(tf.square(tf.sub(innerForward(p, xk, norm), target)));
-}
 
 /** Adds `step` to carried gradient sums (either may be absent). */
 function addGrads(prev: InnerGrads | null, step: InnerGrads): InnerGrads {
@@ -645,8 +631,7 @@ export class TTTModel implements CausalLM<TTTState> {
           }
           const result: SegmentStep = !next ? { out, grads: stepGrads } : {
             out, next,
-            stats: want.stats ? (tf.expandDims(this.innerLoopStats(lw, params, next, s), 0) as tf.Tensor2D) : undefined,
-            metrics: want.weights ? weightMetricsRow(lw.init, params, next) : undefined,
+            ...miniBatchStatistics(lw.init, params, next, s.XK, s.XV, lw.lnWeight, lw.lnBias, want),
             // clones: the caller disposes snapshots, while `next` lives on as the carried state
             snapshot: snapshot ? { W1: tf.clone(next.W1), ...(next.W2 ? { W2: tf.clone(next.W2) } : {}) } : undefined,
           };
@@ -704,15 +689,6 @@ export class TTTModel implements CausalLM<TTTState> {
 
   private weightMetricColumns(): string[] {
     return (this.config.tttLayerType === 'mlp' ? ['W1', 'W2'] : ['W1']).flatMap((w) => weightMetricNames.map((m) => `${w}.${m}`));
-  }
-
-  /** (init, before, after) losses on a finished mini-batch's last token; DESIGN.md "Inner-loop statistics". */
-  private innerLoopStats(lw: TTTLayerWeights, before: InnerParams, after: InnerParams, s: SegmentInputs): tf.Tensor1D {
-    return tf.stack([
-      lastTokenLoss(lw.init, s.XK, s.XV, lw),
-      lastTokenLoss(before, s.XK, s.XV, lw),
-      lastTokenLoss(after, s.XK, s.XV, lw),
-    ]) as tf.Tensor1D;
   }
 
   /** tril(token_eta) for tokens o..o+k-1: the [o, o] block of the layer's full [K, K] table. */
@@ -775,23 +751,6 @@ interface LayerTrace {
 
 /** One block's output: the residual stream, the layer's next state, and what was asked about its inner loop. */
 type BlockOutput = { x: tf.Tensor2D; state: TTTLayerState } & LayerTrace;
-
-/** Per weight matrix, after each finished mini-batch: ‖W_t‖_F, ‖W_t − W_0‖_F, ‖W_t − W_{t−1}‖_F, cos(W_t, W_0). */
-const weightMetricNames = ['norm', 'dist_init', 'dist_prev', 'cos_init'] as const;
-
-/** One row of weight metrics (all heads together) for the weights `next` that followed `previous`. [1, 4·#W] */
-function weightMetricsRow(init: InnerParams, previous: InnerParams, next: InnerParams): tf.Tensor2D {
-  const columns: tf.Tensor[] = [];
-  for (const key of ['W1', 'W2'] as const) {
-    const w = next[key], w0 = init[key], prev = previous[key];
-    if (!w || !w0 || !prev) continue;
-    // ‖·‖ as sqrt(sum(x²)): tf.norm goes through pow, which is slow on wasm
-    const frobenius = (x: tf.Tensor) => tf.sqrt(tf.sum(tf.square(x)));
-    const norm = frobenius(w), norm0 = frobenius(w0);
-    columns.push(norm, frobenius(tf.sub(w, w0)), frobenius(tf.sub(w, prev)), tf.div(tf.sum(tf.mul(w, w0)), tf.mul(norm, norm0)));
-  }
-  return tf.reshape(tf.stack(columns), [1, -1]) as tf.Tensor2D;
-}
 
 interface Segment {
   readonly offset: number; // o: position of the first token inside its mini-batch
