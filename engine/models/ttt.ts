@@ -287,7 +287,7 @@ function addGrads(prev: InnerGrads | null, step: InnerGrads): InnerGrads {
 }
 
 /** W − eta·G for every inner weight: the end-of-mini-batch update, or a token's weights in the primal form. */
-function applyGrads(p: InnerParams, g: InnerGrads, eta: number | tf.Tensor): InnerParams {
+export function applyGrads(p: InnerParams, g: InnerGrads, eta: number | tf.Tensor): InnerParams {
   return {
     W1: tf.sub(p.W1, tf.mul(eta, g.G1)) as tf.Tensor3D, b1: tf.sub(p.b1, tf.mul(eta, g.gb1)) as tf.Tensor3D,
     ...(p.W2 && p.b2 && g.G2 && g.gb2
