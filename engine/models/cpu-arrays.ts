@@ -22,19 +22,24 @@ export function readNow(t: tf.Tensor): Float32Array {
 }
 
 /**
- * C = op(A)·op(B) for row-major plain arrays (op = transpose when asked; op(A) is [m, k], op(B) [k, n], C [m, n],
- * all dense): through the native BLAS where one is loaded (core/native-matmul.ts), otherwise through TF.js
- * (XNNPACK on wasm), whose product is copied into C. Arrays may be subarray views.
+ * C = α·op(A)·op(B) + β·C for row-major plain arrays (op = transpose when asked; op(A) is [m, k], op(B) [k, n],
+ * C [m, n], all dense; α = 1, β = 0 unless given): through the native BLAS where one is loaded
+ * (core/native-matmul.ts), otherwise through TF.js (XNNPACK on wasm), whose product is then added into C here.
+ * Arrays may be subarray views.
  */
-export function gemm(transA: boolean, transB: boolean, m: number, n: number, k: number, A: Float32Array, B: Float32Array, C: Float32Array): void {
+export function gemm(
+  transA: boolean, transB: boolean, m: number, n: number, k: number, A: Float32Array, B: Float32Array, C: Float32Array, alpha = 1, beta = 0,
+): void {
   const sgemm = nativeSgemm();
   if (sgemm) {
-    sgemm(transA, transB, m, n, k, A, transA ? m : k, B, transB ? k : n, C, n);
+    sgemm(transA, transB, m, n, k, A, transA ? m : k, B, transB ? k : n, C, n, alpha, beta);
     return;
   }
   const ta = tf.tensor2d(A.subarray(0, m * k), transA ? [k, m] : [m, k]), tb = tf.tensor2d(B.subarray(0, k * n), transB ? [n, k] : [k, n]);
   const product = tf.matMul(ta, tb, transA, transB);
-  C.set(readNow(product)); // read at once: `readNow` is valid until the next TF.js call
+  const P = readNow(product); // read at once: `readNow` is valid until the next TF.js call
+  if (alpha === 1 && beta === 0) C.set(P);
+  else for (let i = 0; i < m * n; i++) C[i] = alpha * P[i] + (beta === 0 ? 0 : beta * C[i]);
   tf.dispose([ta, tb, product]);
 }
 

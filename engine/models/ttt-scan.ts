@@ -104,7 +104,6 @@ class Buffers {
   readonly Z1: Float32Array; // [XK; XQ]·W1 + b1, its lower half then Z̄1   [2K, F1]
   readonly A: Float32Array; // XQ·XKᵀ or X̄2·X2ᵀ, then η ⊙ (A + 1)           [K, K]
   readonly grad1: Float32Array; // ∇1                      [K, F1]
-  readonly causal: Float32Array; // (η ⊙ (A + 1))·∇        [K, F1]
   readonly dW1: Float32Array; // [f, F1]
   // TTT-MLP only
   readonly X2: Float32Array; // gelu(Z1), then η_last,j · X2_j   [K, F]
@@ -117,7 +116,7 @@ class Buffers {
   constructor(K: number, f: number, F1: number, mlp: boolean) {
     const a = (n: number) => new Float32Array(n);
     [this.rows, this.target, this.keys, this.Z1, this.A] = [a(2 * K * f), a(K * f), a(K * f), a(2 * K * F1), a(K * K)];
-    [this.grad1, this.causal, this.dW1] = [a(K * F1), a(K * F1), a(f * F1)];
+    [this.grad1, this.dW1] = [a(K * F1), a(f * F1)];
     const m = mlp ? 1 : 0;
     [this.X2, this.geluGrad, this.X2Bar, this.Z2, this.grad2, this.dW2] = [a(m * K * F1), a(m * K * F1), a(m * K * F1), a(m * K * f), a(m * K * f), a(m * F1 * f)];
   }
@@ -211,7 +210,7 @@ function miniBatchHead(
 ): number {
   const { XQ, XK, XV, lr, tokenEta, H, K } = inp;
   const stride = H * f, etaLast = tokenEta[K - 1];
-  const { rows, target, keys, Z1, A, grad1, causal } = buf;
+  const { rows, target, keys, Z1, A, grad1 } = buf;
   for (let r = 0; r < K; r++) {
     const x0 = (t0 + r) * stride + h * f, eta = etaLast * lr[(t0 + r) * H + h];
     for (let i = 0; i < f; i++) {
@@ -241,8 +240,7 @@ function miniBatchHead(
   // Z̄1 = XQ·W1 + b1 − (η ⊙ (XQ·XKᵀ + 1))·∇1, in the lower half of Z1
   const Z1Bar = Z1.subarray(K * F1);
   causalWeights(A, tokenEta, lr, t0, h, H, K);
-  gemm(false, false, K, F1, K, A, grad1, causal);
-  for (let i = 0; i < K * F1; i++) Z1Bar[i] -= causal[i];
+  gemm(false, false, K, F1, K, A, grad1, Z1Bar, -1, 1);
   update(w.W1, w.b1, keys, grad1, lr, etaLast, t0, h, H, K, f, F1, buf.dW1, sums?.W1 ?? null);
   if (!w.W2 || !w.b2) {
     outputs(XQ, Z1Bar, t0, stride, h * f, K, f, norm, out);
@@ -255,8 +253,7 @@ function miniBatchHead(
   addRowVector(Z2, w.b2, K, f);
   gemm(false, true, K, K, F1, X2Bar, X2, A); // X̄2·X2ᵀ                     [K, K]
   causalWeights(A, tokenEta, lr, t0, h, H, K);
-  gemm(false, false, K, f, K, A, grad2, causal);
-  for (let i = 0; i < K * f; i++) Z2[i] -= causal[i];
+  gemm(false, false, K, f, K, A, grad2, Z2, -1, 1);
   for (let r = 0; r < K; r++) {
     const eta = etaLast * lr[(t0 + r) * H + h];
     for (let i = 0; i < F1; i++) X2[r * F1 + i] *= eta; // η_last,j · X2_j
@@ -286,13 +283,13 @@ function update(
   W: Float32Array, b: Float32Array, keys: Float32Array, grad: Float32Array, lr: Float32Array, etaLast: number,
   t0: number, h: number, H: number, K: number, rowsW: number, cols: number, dW: Float32Array, sums: WeightMetricSums['W1'] | null,
 ): void {
-  gemm(true, false, rowsW, cols, K, keys, grad, dW);
   for (let r = 0; r < K; r++) {
     const eta = etaLast * lr[(t0 + r) * H + h];
     for (let i = 0; i < cols; i++) b[i] -= eta * grad[r * cols + i];
   }
-  if (sums) sums.update(W, dW, h);
-  else for (let i = 0; i < W.length; i++) W[i] -= dW[i];
+  if (!sums) return gemm(true, false, rowsW, cols, K, keys, grad, W, -1, 1); // W −= keysᵀ·∇ in place
+  gemm(true, false, rowsW, cols, K, keys, grad, dW);
+  sums.update(W, dW, h);
 }
 
 /** out_i = XQ_i + LN(Z̄_i) for the K tokens of one head, written into `out` at their token-major places. */
