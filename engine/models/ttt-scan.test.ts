@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../core/backend.js';
 import { tttScanRun } from './ttt-scan.js';
+import { tanhRational } from './ttt-stats.js';
 import { applyGrads, type InnerParams, tttDualFormSegment } from './ttt.js';
 
 /** Deterministic values in [-scale, scale). */
@@ -21,6 +22,12 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d;
 };
+
+it('tanhRational stays within 3e-7 of Math.tanh', () => {
+  let worst = 0;
+  for (let u = -12; u <= 12; u += 1 / 1024) worst = Math.max(worst, Math.abs(tanhRational(u) - Math.tanh(u)));
+  expect(worst).toBeLessThanOrEqual(3e-7);
+});
 
 describe('the CPU scan (ttt-scan.ts) against the dual form of ttt.ts', () => {
   beforeAll(async () => {
