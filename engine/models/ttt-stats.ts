@@ -219,6 +219,7 @@ export function miniBatchStatistics(
   init: InnerParams, before: InnerParams, after: InnerParams, XK: tf.Tensor3D, XV: tf.Tensor3D, lnWeight: tf.Tensor3D, lnBias: tf.Tensor3D,
   want: { readonly stats: boolean; readonly weights: boolean },
 ): { stats?: tf.Tensor2D; metrics?: tf.Tensor2D } {
+  if (!want.stats && !want.weights) return {};
   const [H, k, f] = XK.shape, mlp = after.W2 !== undefined;
   const heads = { init: headArrays(init, H, false), before: headArrays(before, H, true), after: headArrays(after, H, false) };
   const norms = headNorms(lnWeight, lnBias);

@@ -16,6 +16,9 @@
  * A mini-batch may be split across chunks; its partial gradient sums are carried in the state, so any chunking
  * gives the same numbers. Dual form: outputs and end-of-mini-batch weights with matmuls only. Primal form:
  * token by token with explicit per-token weight updates (decoding). Both are exact; they differ in rounding only.
+ * This file is the definition of the math (`tttDualFormSegment`, `tttPrimalFormToken`). On CPU backends, runs of whole
+ * mini-batches go through a kernel of the same dual form laid out for the CPU (ttt-scan.ts, tested against
+ * `tttDualFormSegment`); the inner-loop statistics and weight metrics of both are defined once, in ttt-stats.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
