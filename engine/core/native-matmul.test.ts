@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backend.js';
 import { nativeMatMulReason, nativeSgemm, useNativeMatMul } from './native-matmul.js';
-import { tttLinearAlignedRun } from '../models/ttt-linear-scan.js';
+import { tttScanRun } from '../models/ttt-scan.js';
 
 /** Deterministic values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -75,28 +75,34 @@ describe('native matrix products (cblas_sgemm through koffi) on wasm', () => {
     });
   }
 
-  it('gives the TTT-Linear scan the same outputs, weights and statistics as the TF.js product', (ctx) => {
-    if (!nativeSgemm()) ctx.skip();
-    const [T, H, K, f] = [48, 2, 16, 8], C = H * f;
-    const t3 = (n: number, seed: number, shape: [number, number, number]) => tf.tensor3d(values(n, seed).map((v) => v * 0.3), shape);
-    const tokenEta = Float32Array.from({ length: K }, (_, i) => 1 / (i + 1));
-    const W1 = t3(H * f * f, 7, [H, f, f]), b1 = t3(H * f, 8, [H, 1, f]), ln = t3(H * f, 9, [H, 1, f]);
-    const run = () => tttLinearAlignedRun({
-      XQ: values(T * C, 3), XK: values(T * C, 4), XV: values(T * C, 5), lr: values(T * H, 6).map((v) => 0.05 * (v + 1)), T, H, K, tokenEta,
-      W1, b1, W1init: W1, b1init: b1, lnWeight: ln, lnBias: b1, stats: true, metrics: true,
+  for (const mlp of [false, true]) {
+    it(`gives the TTT-${mlp ? 'MLP' : 'Linear'} scan the same outputs, weights and statistics as the TF.js product`, (ctx) => {
+      if (!nativeSgemm()) ctx.skip();
+      const [T, H, K, f] = [48, 2, 16, 8], C = H * f, F1 = mlp ? 4 * f : f;
+      const t3 = (seed: number, shape: [number, number, number]) => tf.tensor3d(values(tf.util.sizeFromShape(shape), seed).map((v) => v * 0.3), shape);
+      const tokenEta = Float32Array.from({ length: K }, (_, i) => 1 / (i + 1));
+      const params = {
+        W1: t3(7, [H, f, F1]), b1: t3(8, [H, 1, F1]), ...(mlp ? { W2: t3(10, [H, F1, f]), b2: t3(11, [H, 1, f]) } : {}),
+      };
+      const ln = t3(9, [H, 1, f]), lnBias = t3(12, [H, 1, f]);
+      const run = () => tttScanRun({
+        XQ: values(T * C, 3), XK: values(T * C, 4), XV: values(T * C, 5), lr: values(T * H, 6).map((v) => 0.05 * (v + 1)), T, H, K, tokenEta,
+        params, init: params, lnWeight: ln, lnBias, stats: true, metrics: true,
+      });
+      const native = run();
+      useNativeMatMul(false);
+      let plain: ReturnType<typeof run>;
+      try {
+        plain = run();
+      } finally {
+        useNativeMatMul(true);
+      }
+      expect(maxDiff(native.out, plain.out)).toBeLessThanOrEqual(1e-5);
+      for (const key of ['W1', 'b1', ...(mlp ? ['W2', 'b2'] as const : [])] as const) {
+        expect(maxDiff(native.params[key]!.dataSync(), plain.params[key]!.dataSync()), key).toBeLessThanOrEqual(1e-5);
+      }
+      for (const key of ['stats', 'metrics'] as const) expect(maxDiff(native[key]!.dataSync(), plain[key]!.dataSync()), key).toBeLessThanOrEqual(1e-5);
+      tf.dispose([params, ln, lnBias, native.params, native.stats!, native.metrics!, plain.params, plain.stats!, plain.metrics!] as tf.TensorContainer);
     });
-    const native = run();
-    useNativeMatMul(false);
-    let plain: ReturnType<typeof run>;
-    try {
-      plain = run();
-    } finally {
-      useNativeMatMul(true);
-    }
-    expect(maxDiff(native.out, plain.out)).toBeLessThanOrEqual(1e-5);
-    for (const key of ['W1', 'b1', 'stats', 'metrics'] as const) {
-      expect(maxDiff(native[key]!.dataSync(), plain[key]!.dataSync()), key).toBeLessThanOrEqual(1e-5);
-    }
-    tf.dispose([W1, b1, ln, native.W1, native.b1, native.stats!, native.metrics!, plain.W1, plain.b1, plain.stats!, plain.metrics!]);
-  });
+  }
 });

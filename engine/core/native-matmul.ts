@@ -8,15 +8,16 @@
  *
  * Two users, one product: `installNativeMatMul` replaces the wasm backend's BatchMatMul kernel (every `tf.matMul`
  * of float32 tensors, batched ones included, broadcasting a batch of one) reading and writing the wasm heap in
- * place, and `nativeSgemm` hands the same function to code that multiplies plain arrays (ttt-linear-scan.ts).
+ * place, and `nativeSgemm` hands the same function to code that multiplies plain arrays (models/cpu-arrays.ts `gemm`).
  * Results equal XNNPACK's to float32 rounding (both accumulate in float32, in different orders).
  * OpenBLAS is told to use one thread: the engine runs one pipeline stage per core, each its own worker thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** C = op(A)·op(B) for row-major A, B, C (op = transpose when asked), as cblas_sgemm with α = 1, β = 0. */
+/** C = α·op(A)·op(B) + β·C for row-major A, B, C (op = transpose when asked), as cblas_sgemm; α = 1, β = 0 unless given. */
 export type Sgemm = (
   transA: boolean, transB: boolean, m: number, n: number, k: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, C: Float32Array, ldc: number,
+  alpha?: number, beta?: number,
 ) => void;
 
 /** Where the BLAS is looked for, in order (koffi.load takes the first that opens). */
@@ -63,8 +64,8 @@ async function load(): Promise<void> {
       } catch {
         // Accelerate has no thread setting
       }
-      const sgemm: Sgemm = (transA, transB, m, n, k, A, lda, B, ldb, C, ldc) =>
-        void call(rowMajor, transA ? trans : noTrans, transB ? trans : noTrans, m, n, k, 1, A, lda, B, ldb, 0, C, ldc);
+      const sgemm: Sgemm = (transA, transB, m, n, k, A, lda, B, ldb, C, ldc, alpha = 1, beta = 0) =>
+        void call(rowMajor, transA ? trans : noTrans, transB ? trans : noTrans, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
       loaded = { sgemm, library };
       reason = '';
       return;

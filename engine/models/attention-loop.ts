@@ -16,8 +16,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeSgemm, type Sgemm } from '../core/native-matmul.js';
 import { expNonPositive } from './loop-math.js';
+import { readNow } from './cpu-arrays.js';
 import { type SimdKernels, simdKernels } from './simd-kernels.js';
-import { readNow } from './ttt-linear-scan.js';
 
 /** Queries per block: small enough that a block reads few keys it must mask, large enough for a fast matMul. */
 const queryBlock = 64;

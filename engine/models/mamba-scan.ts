@@ -12,8 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeSgemm, type Sgemm } from '../core/native-matmul.js';
 import { expNonPositive } from './loop-math.js';
+import { readNow, ScratchArrays } from './cpu-arrays.js';
 import { type SimdKernels, simdKernels } from './simd-kernels.js';
-import { readNow, ScratchArrays } from './ttt-linear-scan.js';
 
 /**
  * y [T, Di] (D skip included) and h_T [Di, N] of the selective scan from h0, as the tensor form returns them, from

@@ -31,7 +31,7 @@ import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult,
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
 } from './stage.js';
-import { readNow } from './ttt-linear-scan.js';
+import { readNow } from './cpu-arrays.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Config

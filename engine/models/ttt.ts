@@ -16,6 +16,9 @@
  * A mini-batch may be split across chunks; its partial gradient sums are carried in the state, so any chunking
  * gives the same numbers. Dual form: outputs and end-of-mini-batch weights with matmuls only. Primal form:
  * token by token with explicit per-token weight updates (decoding). Both are exact; they differ in rounding only.
+ * This file is the definition of the math (`tttDualFormSegment`, `tttPrimalFormToken`). On CPU backends, runs of whole
+ * mini-batches go through a kernel of the same dual form laid out for the CPU (ttt-scan.ts, tested against
+ * `tttDualFormSegment`); the inner-loop statistics and weight metrics of both are defined once, in ttt-stats.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from '../core/errors.js';
@@ -24,7 +27,9 @@ import {
   applyInterleavedRope, causalConv, dense, depthwiseFilterOf, geluTanh, geluTanhGrad, interleavedRopeTables, layerNorm,
   rmsNorm, swiGluDense, transposeForDense,
 } from './blocks.js';
-import { ScratchArrays, tokenMajorInputs, tttLinearAlignedRun } from './ttt-linear-scan.js';
+import { ScratchArrays } from './cpu-arrays.js';
+import { tokenMajorInputs, tttScanRun } from './ttt-scan.js';
+import { miniBatchStatistics, weightMetricNames } from './ttt-stats.js';
 import {
   assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, innerLoopMask, type ModelState, type StageInput,
   type StageResult,
@@ -276,21 +281,6 @@ function lnFusedL2Bwd(Z: tf.Tensor3D, target: tf.Tensor3D, norm: InnerNorm): tf.
 
 const lnFwd = (Z: tf.Tensor3D, norm: InnerNorm) => layerNorm(Z, norm.lnWeight, norm.lnBias, 1e-6);
 
-/** Inner model forward f(x) = LN(x W1 + b1) or LN(gelu(x W1 + b1) W2 + b2), without the residual. */
-function innerForward(p: InnerParams, X: tf.Tensor3D, norm: InnerNorm): tf.Tensor3D {
-  const Z1 = tf.add(tf.matMul(X, p.W1), p.b1) as tf.Tensor3D;
-  if (!p.W2 || !p.b2) return lnFwd(Z1, norm);
-  return lnFwd(tf.add(tf.matMul(geluTanh(Z1), p.W2), p.b2) as tf.Tensor3D, norm);
-}
-
-/** Self-supervised loss on the last token: squared error averaged over features, then heads (JAX ttt_loss_mse). */
-function lastTokenLoss(p: InnerParams, XK: tf.Tensor3D, XV: tf.Tensor3D, norm: InnerNorm): tf.Scalar {
-  const last = XK.shape[1] - 1;
-  const xk = tf.slice(XK, [0, last, 0], [-1, 1, -1]) as tf.Tensor3D; // [H, 1, f]
-  const target = tf.sub(tf.slice(XV, [0, last, 0], [-1, 1, -1]), xk);
-  return tf.mean(tf.square(tf.sub(innerForward(p, xk, norm), target)));
-}
-
 /** Adds `step` to carried gradient sums (either may be absent). */
 function addGrads(prev: InnerGrads | null, step: InnerGrads): InnerGrads {
   if (!prev) return step;
@@ -301,7 +291,7 @@ function addGrads(prev: InnerGrads | null, step: InnerGrads): InnerGrads {
 }
 
 /** W − eta·G for every inner weight: the end-of-mini-batch update, or a token's weights in the primal form. */
-function applyGrads(p: InnerParams, g: InnerGrads, eta: number | tf.Tensor): InnerParams {
+export function applyGrads(p: InnerParams, g: InnerGrads, eta: number | tf.Tensor): InnerParams {
   return {
     W1: tf.sub(p.W1, tf.mul(eta, g.G1)) as tf.Tensor3D, b1: tf.sub(p.b1, tf.mul(eta, g.gb1)) as tf.Tensor3D,
     ...(p.W2 && p.b2 && g.G2 && g.gb2
@@ -402,7 +392,7 @@ export class TTTModel implements CausalLM<TTTState> {
   private readonly layers: TTTLayerWeights[];
   private readonly rope: ReturnType<typeof interleavedRopeTables>;
   private readonly tokenEtaCache = new WeakMap<TTTLayerWeights, Float32Array>();
-  /** Arrays of the CPU layout, reused from chunk to chunk (ttt-linear-scan.ts). */
+  /** Arrays of the CPU layout, reused from chunk to chunk (ttt-scan.ts). */
   private readonly scratch = new ScratchArrays();
 
   /**
@@ -581,8 +571,8 @@ export class TTTModel implements CausalLM<TTTState> {
     let lrEta = tf.mul(tf.sigmoid(tf.add(lrLogits, lw.lrBias)), this.config.tttBaseLr / f) as tf.Tensor2D; // [T, H]
     const frozen = innerLoopMask(T, want.freeze.position, want.freeze.options); // [T, 1]: 0 where the inner loop is frozen
     if (frozen) lrEta = tf.mul(lrEta, frozen) as tf.Tensor2D; // [T, H]
-    const groups = groupSegments(segments, K, want.fast && this.config.tttLayerType === 'linear');
-    // whole mini-batches take the CPU layout of ttt-linear-scan.ts, on the projections read back token-major once
+    const groups = groupSegments(segments, K, want.fast);
+    // whole mini-batches take the CPU layout of ttt-scan.ts, on the projections read back token-major once (masked η too)
     const tokenMajor = groups.some((g) => g.aligned)
       ? tokenMajorInputs({ XQ: XQflat, XK: XKflat, XV: XVflat, lr: lrEta }, rope.positions, H, this.rope, this.scratch)
       : null;
@@ -610,18 +600,18 @@ export class TTTModel implements CausalLM<TTTState> {
       start += group.length;
       if (group.aligned && grads === null && tokenMajor) {
         const slice = (a: Float32Array, width: number) => a.subarray(t0 * width, (t0 + group.length) * width);
-        const run = tttLinearAlignedRun({
+        const run = tttScanRun({
           XQ: slice(tokenMajor.XQ, C), XK: slice(tokenMajor.XK, C), XV: slice(tokenMajor.XV, C), lr: slice(tokenMajor.lr, H), T: group.length, H, K,
-          tokenEta: this.tokenEtaData(lw), W1: params.W1, b1: params.b1, W1init: lw.init.W1, b1init: lw.init.b1, lnWeight: lw.lnWeight, lnBias: lw.lnBias,
+          tokenEta: this.tokenEtaData(lw), params, init: lw.init, lnWeight: lw.lnWeight, lnBias: lw.lnBias,
           stats: want.stats, metrics: want.weights, snapshotAt: want.snapshots ? (index) => want.snapshots!.has(miniBatch + index) : undefined,
           outInto: ScratchArrays.uploadsCopy() ? this.scratch.get('out', group.length * C) : undefined,
         });
         if (wholeChunkAligned) wholeOut = tf.tensor2d(run.out, [T, C]); // a copy where `outInto` is reused
         else outs.push(tf.transpose(tf.tensor3d(run.out, [group.length, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
-        params = { W1: run.W1, b1: run.b1 };
+        params = run.params;
         if (run.stats) stats.push(run.stats);
         if (run.metrics) metrics.push(run.metrics);
-        for (const snap of run.snapshots) snapshots.push({ miniBatch: miniBatch + snap.index, weights: { W1: snap.W1 } });
+        for (const snap of run.snapshots) snapshots.push({ miniBatch: miniBatch + snap.index, weights: snap.weights });
         miniBatch += group.length / K;
         continue;
       }
@@ -648,8 +638,7 @@ export class TTTModel implements CausalLM<TTTState> {
           }
           const result: SegmentStep = !next ? { out, grads: stepGrads } : {
             out, next,
-            stats: want.stats ? (tf.expandDims(this.innerLoopStats(lw, params, next, s), 0) as tf.Tensor2D) : undefined,
-            metrics: want.weights ? weightMetricsRow(lw.init, params, next) : undefined,
+            ...miniBatchStatistics(lw.init, params, next, s.XK, s.XV, lw.lnWeight, lw.lnBias, want),
             // clones: the caller disposes snapshots, while `next` lives on as the carried state
             snapshot: snapshot ? { W1: tf.clone(next.W1), ...(next.W2 ? { W2: tf.clone(next.W2) } : {}) } : undefined,
           };
@@ -709,15 +698,6 @@ export class TTTModel implements CausalLM<TTTState> {
     return (this.config.tttLayerType === 'mlp' ? ['W1', 'W2'] : ['W1']).flatMap((w) => weightMetricNames.map((m) => `${w}.${m}`));
   }
 
-  /** (init, before, after) losses on a finished mini-batch's last token; DESIGN.md "Inner-loop statistics". */
-  private innerLoopStats(lw: TTTLayerWeights, before: InnerParams, after: InnerParams, s: SegmentInputs): tf.Tensor1D {
-    return tf.stack([
-      lastTokenLoss(lw.init, s.XK, s.XV, lw),
-      lastTokenLoss(before, s.XK, s.XV, lw),
-      lastTokenLoss(after, s.XK, s.XV, lw),
-    ]) as tf.Tensor1D;
-  }
-
   /** tril(token_eta) for tokens o..o+k-1: the [o, o] block of the layer's full [K, K] table. */
   private tokenEtaTril(lw: TTTLayerWeights, offset: number, length: number): tf.Tensor2D {
     return length === this.config.miniBatchSize ? lw.tokenEtaTril : tf.slice(lw.tokenEtaTril, [offset, offset], [length, length]);
@@ -756,7 +736,7 @@ interface ChunkRope {
 interface TraceRequest {
   readonly stats: boolean;
   readonly weights: boolean;
-  /** Whole mini-batches of TTT-Linear may take the CPU layout of ttt-linear-scan.ts. */
+  /** Whole mini-batches may take the CPU layout of ttt-scan.ts. */
   readonly fast: boolean;
   readonly snapshots?: ReadonlySet<number>;
   /** Absolute index of the mini-batch the chunk's first token belongs to. */
@@ -765,7 +745,7 @@ interface TraceRequest {
   readonly freeze: { readonly position: number; readonly options: ForwardOptions };
 }
 
-/** Backends where the layout of ttt-linear-scan.ts is faster (its readbacks are heap copies there, not stalls). */
+/** Backends where the layout of ttt-scan.ts is faster (its readbacks are heap copies there, not stalls). */
 const cpuBackends = new Set(['wasm', 'cpu', 'tensorflow']);
 
 interface LayerWeightTrace {
@@ -781,23 +761,6 @@ interface LayerTrace {
 /** One block's output: the residual stream, the layer's next state, and what was asked about its inner loop. */
 type BlockOutput = { x: tf.Tensor2D; state: TTTLayerState } & LayerTrace;
 
-/** Per weight matrix, after each finished mini-batch: ‖W_t‖_F, ‖W_t − W_0‖_F, ‖W_t − W_{t−1}‖_F, cos(W_t, W_0). */
-const weightMetricNames = ['norm', 'dist_init', 'dist_prev', 'cos_init'] as const;
-
-/** One row of weight metrics (all heads together) for the weights `next` that followed `previous`. [1, 4·#W] */
-function weightMetricsRow(init: InnerParams, previous: InnerParams, next: InnerParams): tf.Tensor2D {
-  const columns: tf.Tensor[] = [];
-  for (const key of ['W1', 'W2'] as const) {
-    const w = next[key], w0 = init[key], prev = previous[key];
-    if (!w || !w0 || !prev) continue;
-    // ‖·‖ as sqrt(sum(x²)): tf.norm goes through pow, which is slow on wasm
-    const frobenius = (x: tf.Tensor) => tf.sqrt(tf.sum(tf.square(x)));
-    const norm = frobenius(w), norm0 = frobenius(w0);
-    columns.push(norm, frobenius(tf.sub(w, w0)), frobenius(tf.sub(w, prev)), tf.div(tf.sum(tf.mul(w, w0)), tf.mul(norm, norm0)));
-  }
-  return tf.reshape(tf.stack(columns), [1, -1]) as tf.Tensor2D;
-}
-
 interface Segment {
   readonly offset: number; // o: position of the first token inside its mini-batch
   readonly length: number;
@@ -807,7 +770,7 @@ interface Segment {
 interface SegmentGroup {
   readonly segments: readonly Segment[];
   readonly length: number;
-  /** Whole mini-batches starting at a boundary, for `tttLinearAlignedRun`. */
+  /** Whole mini-batches starting at a boundary, for `tttScanRun`. */
   readonly aligned: boolean;
 }
 

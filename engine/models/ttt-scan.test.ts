@@ -1,0 +1,66 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../core/backend.js';
+import { tttScanRun } from './ttt-scan.js';
+import { tanhRational } from './ttt-stats.js';
+import { applyGrads, type InnerParams, tttDualFormSegment } from './ttt.js';
+
+/** Deterministic values in [-scale, scale). */
+function values(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    out[i] = scale * (s / 1073741824 - 1);
+  }
+  return out;
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+};
+
+it('tanhRational stays within 3e-7 of Math.tanh', () => {
+  let worst = 0;
+  for (let u = -12; u <= 12; u += 1 / 1024) worst = Math.max(worst, Math.abs(tanhRational(u) - Math.tanh(u)));
+  expect(worst).toBeLessThanOrEqual(3e-7);
+});
+
+describe('the CPU scan (ttt-scan.ts) against the dual form of ttt.ts', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  for (const mlp of [false, true]) {
+    it(`TTT-${mlp ? 'MLP' : 'Linear'}: the same outputs and weights over three mini-batches`, () => tf.tidy(() => {
+      const [H, K, f, n] = [3, 16, 8, 3], T = n * K, C = H * f, F1 = mlp ? 4 * f : f;
+      const tokenEta = Float32Array.from({ length: K }, (_, i) => 1 / (i + 1) + 0.01 * i);
+      const t3 = (seed: number, shape: [number, number, number], scale = 0.3) => tf.tensor3d(values(tf.util.sizeFromShape(shape), seed, scale), shape);
+      const init: InnerParams = { W1: t3(1, [H, f, F1]), b1: t3(2, [H, 1, F1]), ...(mlp ? { W2: t3(3, [H, F1, f]), b2: t3(4, [H, 1, f]) } : {}) };
+      const norm = { lnWeight: tf.add(1, t3(5, [H, 1, f], 0.1)) as tf.Tensor3D, lnBias: t3(6, [H, 1, f], 0.1) };
+      const [XQ, XK, XV] = [7, 8, 9].map((seed) => values(T * C, seed)); // [T, H, f]
+      const lr = values(T * H, 10, 0.02).map((v) => v + 0.03); // [T, H]
+
+      const scan = tttScanRun({ XQ, XK, XV, lr, T, H, K, tokenEta, params: init, init, ...norm, stats: false, metrics: false });
+
+      // the dual form, mini-batch after mini-batch, on head-major tensors
+      const tril = tf.tensor2d(Float32Array.from({ length: K * K }, (_, x) => (x % K <= Math.floor(x / K) ? tokenEta[Math.floor(x / K)] : 0)), [K, K]);
+      const headMajor = (a: Float32Array, m: number) => tf.transpose(tf.tensor3d(a.subarray(m * K * C, (m + 1) * K * C), [K, H, f]), [1, 0, 2]) as tf.Tensor3D;
+      let params = init;
+      const outs: tf.Tensor3D[] = [];
+      for (let m = 0; m < n; m++) {
+        const lrPiece = tf.transpose(tf.tensor3d(lr.subarray(m * K * H, (m + 1) * K * H), [1, K, H]), [2, 0, 1]) as tf.Tensor3D; // [H, 1, K]
+        const r = tttDualFormSegment(params, null, { XQ: headMajor(XQ, m), XK: headMajor(XK, m), XV: headMajor(XV, m), lr: lrPiece, offset: 0 }, norm, tril);
+        outs.push(tf.transpose(r.out, [1, 0, 2]) as tf.Tensor3D); // [K, H, f]
+        params = applyGrads(params, r.grads, tokenEta[K - 1]);
+      }
+      expect(maxDiff(scan.out, tf.concat(outs, 0).dataSync()), 'outputs').toBeLessThanOrEqual(1e-5);
+      for (const key of ['W1', 'b1', ...(mlp ? (['W2', 'b2'] as const) : [])] as const) {
+        expect(maxDiff(scan.params[key]!.dataSync(), params[key]!.dataSync()), key).toBeLessThanOrEqual(1e-5);
+      }
+    }));
+  }
+});
