@@ -10,6 +10,7 @@ import { Sidebar } from './components/Sidebar.js';
 import { type Screen, useViewStore } from './stores/view.js';
 import { LibraryView } from './views/LibraryView.js';
 import { ModelsView } from './views/ModelsView.js';
+import { ProbesView } from './views/ProbesView.js';
 import { RunView } from './views/RunView.js';
 import { RunsView } from './views/RunsView.js';
 
@@ -18,6 +19,7 @@ const screens: Record<Screen, () => React.JSX.Element> = {
   models: () => <ModelsView />,
   runs: () => <RunsView />,
   run: () => <RunView />,
+  probes: () => <ProbesView />,
 };
 
 const hasFiles = (event: DragEvent) => event.dataTransfer.types.includes('Files');

@@ -20,7 +20,8 @@ import { perplexityFromAggregates } from './perplexity.js';
 
 const size = { width: 960, height: 400 };
 
-async function svgOf(figure: Figure): Promise<string> {
+/** A figure as Plotly's static SVG, at the report's size. */
+export async function svgOf(figure: Figure): Promise<string> {
   const layout = { ...baseLayout, ...figure.layout, ...size };
   const url = await plotly().toImage({ data: figure.data, layout } as never, { format: 'svg', ...size });
   return decodeURIComponent(url.slice(url.indexOf(',') + 1));

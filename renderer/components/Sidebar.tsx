@@ -13,6 +13,7 @@ const items: { screen: Exclude<Screen, 'run'>; label: string; icon: string }[] =
   { screen: 'library', label: 'Library', icon: '▤' },
   { screen: 'models', label: 'Models', icon: '◇' },
   { screen: 'runs', label: 'Runs', icon: '▷' },
+  { screen: 'probes', label: 'Probes', icon: '◎' },
 ];
 
 export const Sidebar = memo(function Sidebar() {

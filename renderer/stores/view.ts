@@ -1,7 +1,7 @@
 /** View domain: which screen shows, the run being looked at, chart options, the banner and the open dialog. */
 import { create } from 'zustand';
 
-export type Screen = 'library' | 'models' | 'runs' | 'run';
+export type Screen = 'library' | 'models' | 'runs' | 'run' | 'probes';
 export type PerplexityMode = 'smoothed' | 'raw';
 /** The per-token curve's unit: perplexity, nats or bits per token, or bits per byte (comparable across tokenizers). */
 export type PerplexityUnit = 'perplexity' | 'nats' | 'bits' | 'bitsPerByte';
