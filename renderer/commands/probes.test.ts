@@ -92,7 +92,8 @@ describe('probe commands', () => {
     expect(Array.from(series[0].color!)).toEqual([10, 12, 14, 20, NaN, 24]);
 
     // the heatmap puts each cell where it belongs, a gap where none was measured; hover carries both numbers
-    const heat = needleFigure('accuracy')(series).data[0] as unknown as { z: (number | null)[][]; y: string[]; customdata: unknown[][][] };
+    const heat = needleFigure('accuracy')(series).data[0] as unknown as { z: (number | null)[][]; x: string[]; y: string[]; customdata: unknown[][][] };
+    expect(heat.x).toEqual(['0%', '50%', '100%']);
     expect(heat.y).toEqual(['1024', '2048']);
     expect(heat.z).toEqual([[1, 2 / 3, 1 / 3], [0, null, 0]]);
     expect(heat.customdata[0][1]).toEqual([12, (2 / 3) * 100]);

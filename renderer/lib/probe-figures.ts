@@ -50,16 +50,17 @@ export const needleFigure = (measure: NeedleMeasure): FigureBuilder => (series) 
   const shown = measure === 'bits' ? zBits : zAccuracy;
   const customdata = lengths.map((_, r) => depths.map((__, c) => [zBits[r][c], zAccuracy[r][c] === null ? null : zAccuracy[r][c]! * 100]));
   const data: Partial<PlotlyTypes.PlotData>[] = cells ? [{
-    type: 'heatmap', name: needleMeasureTitles[measure], x: depths, y: lengths.map(String), z: shown as unknown as number[][],
+    type: 'heatmap', name: needleMeasureTitles[measure], x: depths.map((d) => `${d}%`), y: lengths.map(String), z: shown as unknown as number[][],
     customdata: customdata as unknown as PlotlyTypes.Datum[], xgap: 2, ygap: 2,
     colorscale: retrievalScale, reversescale: measure === 'bits',
-    zmin: 0, ...(measure === 'accuracy' ? { zmax: 1 } : {}),
+    // retrieval on one fixed scale for every model; bits on each model's own range (the numbers are on hover)
+    ...(measure === 'accuracy' ? { zauto: false, zmin: 0, zmax: 1 } : {}),
     colorbar: { title: { text: measure === 'bits' ? 'bits' : 'retrieved' }, thickness: 12, ...(measure === 'accuracy' ? { tickformat: '.0%' } : {}) },
-    hovertemplate: 'context %{y} tokens, depth %{x}%<br>key bits %{customdata[0]:.2f}<br>greedy retrieved %{customdata[1]:.0f}%<extra></extra>',
+    hovertemplate: 'context %{y} tokens, depth %{x}<br>key bits %{customdata[0]:.2f}<br>greedy retrieved %{customdata[1]:.0f}%<extra></extra>',
   } as Partial<PlotlyTypes.PlotData>] : [];
   return {
     data,
-    layout: { xaxis: { ...axis('Needle depth (% of the context)'), ticksuffix: '%' }, yaxis: axis('Context length (tokens)', 'category'), hovermode: 'closest' },
+    layout: { xaxis: axis('Needle depth (% of the context)', 'category'), yaxis: axis('Context length (tokens)', 'category'), hovermode: 'closest' },
   };
 };
 
