@@ -97,6 +97,23 @@ describe('probe methods', () => {
     await expect(client.call('probe.get', { runId: '../x' })).rejects.toBeInstanceOf(EngineError);
   });
 
+  it('answers a copy probe\'s curve as the mean over its spans at each distance', async () => {
+    const { runId } = await client.call('probe.start', { kind: 'copy', book, models: [models[0]], spanTokens: 8, distances: [4, 64, 16], spans: 2 });
+    expect((await finished(runId)).status).toBe('finished');
+    const { view, summary } = await client.call('probe.get', { runId });
+    expect(summary.detail).toMatch(/^spans of 8 tokens · 3 distances/);
+    if (view?.kind !== 'copy') throw new Error('not a copy view');
+    const [m] = view.models;
+    expect(m.distances).toEqual([4, 16, 64]);
+    const rows = tableOf(runId, 0, 'copy').toArray().map((r) => r.toJSON() as { distance: number; nll_first: number; nll_second: number });
+    m.distances.forEach((D, i) => {
+      const mine = rows.filter((r) => r.distance === D);
+      expect(mine).toHaveLength(2);
+      expect(m.second[i]).toBeCloseTo((mine[0].nll_second + mine[1].nll_second) / 2, 10);
+      expect(m.first[i]).toBeCloseTo((mine[0].nll_first + mine[1].nll_first) / 2, 10);
+    });
+  });
+
   it('refuses a missing book or model at the request, in one line', async () => {
     await expect(client.call('probe.start', { kind: 'copy', book: join(work.dir, 'none.txt'), models })).rejects.toThrow(`${join(work.dir, 'none.txt')}: no such file`);
     await expect(client.call('probe.start', { kind: 'needle', book, models: [work.dir] })).rejects.toThrow(/config\.json/);
