@@ -11,6 +11,8 @@ import { copyFigure, interventionFigure, type NeedleMeasure, needleFigure, needl
 import { type ProbeShown, setNeedleMeasure, useProbesStore } from '../stores/probes.js';
 import { useViewStore } from '../stores/view.js';
 
+const probeTitles = { needle: 'Needle retrieval', copy: 'Copy distance', intervene: 'Intervention' } as const;
+
 const needleCsv = { series: 'measure', x: 'depth_percent', y: 'context_tokens', color: 'value' };
 const copyCsv = { series: 'model', x: 'distance_tokens', y: 'nll_nats_per_token' };
 const interventionCsv = { series: 'model', x: 'position', y: 'delta_nll_nats' };
@@ -60,9 +62,12 @@ export const ProbeCharts = memo(function ProbeCharts({ shown }: { readonly shown
   const exporting = useViewStore((s) => s.pending.exportProbeReport === true);
   return (
     <section className="stack" data-testid="probe-charts" aria-label="Probe results">
-      <div className="heatmap-controls">
-        <button type="button" className="button" disabled={exporting} onClick={() => void exportProbeReport(shown.id)}>{exporting ? 'Exporting…' : 'Export report'}</button>
-      </div>
+      <header className="chart-header">
+        <h2 className="chart-title">{probeTitles[shown.kind]} <span className="muted">· {shown.id}</span></h2>
+        <div className="chart-actions">
+          <button type="button" className="button" disabled={exporting} onClick={() => void exportProbeReport(shown.id)}>{exporting ? 'Exporting…' : 'Export report'}</button>
+        </div>
+      </header>
       {shown.kind === 'needle' && <NeedleCharts shown={shown} />}
       {shown.kind === 'copy' && (
         <Chart
