@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
 import type { MethodName, MethodResult } from '../../engine/protocol.js';
-import { needleFigure } from '../lib/probe-figures.js';
+import { copyFigure, interventionFigure, needleFigure } from '../lib/probe-figures.js';
 import { clearSeries, getSeries } from '../series/buffers.js';
 import { useDocumentsStore } from '../stores/documents.js';
 import { setProbeForm, useProbesStore } from '../stores/probes.js';
@@ -9,7 +9,7 @@ import { useViewStore } from '../stores/view.js';
 import type { EngineTransport } from '../transport/types.js';
 import { useTransport } from './engine.js';
 import { seriesCsv } from './export.js';
-import { evenDepths, probeChartKey, probeParams, startProbe } from './probes.js';
+import { evenDepths, probeBuffers, probeChartKey, probeParams, startProbe } from './probes.js';
 import { handleNotification } from './runs.js';
 
 const stores = [useDocumentsStore, useProbesStore, useViewStore] as const;
@@ -102,6 +102,26 @@ describe('probe commands', () => {
     expect(csv[0]).toBe('measure,depth_percent,context_tokens,value,points_from_rows');
     expect(csv).toHaveLength(13);
     expect(csv[6]).toBe('Key bits,100,2048,24,18');
+  });
+
+  it('draws a copy curve with its first readings dotted, and each intervention\'s ΔNLL with t marked', () => {
+    const copy = probeBuffers('c1', {
+      kind: 'copy', spanTokens: 8, models: [{ model: '0-m', name: 'm', distances: [4, 16], second: [1.5, null], first: [2, 2.1] }],
+    }).get(probeChartKey('c1', 'copy'))!;
+    const traces = copyFigure(copy).data as { name: string; x: number[]; y: number[]; line: { dash: string } }[];
+    expect(traces.map((t) => [t.name, t.line.dash])).toEqual([['m', 'solid'], ['m (first occurrence)', 'dot']]);
+    expect(traces[0].y).toEqual([1.5, NaN]);
+    const charts = probeBuffers('i1', {
+      kind: 'intervene', at: 64,
+      interventions: [
+        { intervention: 'frozen', models: [{ model: '0-t', name: 't', x: [1, 64, 65], delta: [0, 0, 0.5], rows: 3 }], skipped: [{ name: 'mamba', reason: 'no inner loop' }] },
+        { intervention: 'reset', models: [{ model: '0-t', name: 't', x: [1, 64, 65], delta: [0, 0, 2], rows: 3 }], skipped: [] },
+      ],
+    });
+    expect([...charts.keys()]).toEqual([probeChartKey('i1', 'intervene/frozen'), probeChartKey('i1', 'intervene/reset')]);
+    const figure = interventionFigure(64, 'state reset')(charts.get(probeChartKey('i1', 'intervene/reset'))!);
+    expect((figure.data[0] as { y: number[] }).y).toEqual([0, 0, 2]);
+    expect(figure.layout.shapes?.[0]).toMatchObject({ x0: 64, x1: 64, yref: 'paper' });
   });
 
   it('says why a probe failed, in one line', async () => {
