@@ -19,7 +19,9 @@ export const ProbeItem = memo(function ProbeItem({ probe, progress, shown }: Pro
   const cancelling = useViewStore((s) => s.pending[`cancel:${probe.id}`] === true);
   const live = probe.status === 'queued' || probe.status === 'running';
   const name = `${probeNames[probe.kind]} · ${probe.book} · ${probe.models.map((m) => m.name).join(', ')}`;
-  const fraction = probe.status === 'finished' ? 1 : progress ? progress.tokensDone / Math.max(1, progress.tokensTotal) : 0;
+  // the models run one after another: the bar is the share of models done plus the current one's part
+  const modelIndex = progress ? Math.max(0, probe.models.findIndex((m) => m.name === progress.model)) : 0;
+  const fraction = probe.status === 'finished' ? 1 : progress ? (modelIndex + progress.tokensDone / Math.max(1, progress.tokensTotal)) / Math.max(1, probe.models.length) : 0;
   return (
     <li className="run" aria-label={name} data-testid="probe-item" data-status={probe.status} aria-current={shown ? 'true' : undefined}>
       <div className="run-main">
@@ -31,7 +33,11 @@ export const ProbeItem = memo(function ProbeItem({ probe, progress, shown }: Pro
           <span className={`status status-${probe.status}`}>{probe.status}</span>
           <span className="muted">{formatTime(probe.createdAt)}</span>
           {probe.detail && <span className="muted">{probe.detail}</span>}
-          {live && progress && <span className="muted" data-testid="probe-step">{progress.model}: {progress.stage}</span>}
+          {live && progress && (
+            <span className="muted" data-testid="probe-step">
+              {progress.model}: {Math.floor(100 * progress.tokensDone / Math.max(1, progress.tokensTotal))}%{progress.stage ? ` · ${progress.stage}` : ''}
+            </span>
+          )}
           {probe.error && <span className="muted" title={probe.error}>{probe.error}</span>}
         </p>
       </div>
