@@ -331,6 +331,8 @@ export const CopyParams = z.object({
   maxDistance: z.number().int().positive().optional(),
   /** Spans (first occurrences at random places) per distance (default 4). */
   spans: z.number().int().positive().optional(),
+  /** Only the book's first N tokens (default: all); the spans start where the longest distance still fits. */
+  maxTokens: z.number().int().positive().optional(),
 }).strict();
 export type CopyParams = z.infer<typeof CopyParams>;
 

@@ -40,9 +40,10 @@ copy:
   --max-distance N     longest distance (default: as long as the book allows); distances 0, 16, 32, ... up to it
   --distances A,B,...  the distances instead
   --spans N            spans per distance (default 4)
+  --max-tokens N       only the book's first N tokens (default: all)
 intervene:
   --at T               the position t (required; 0 = from the start)
-  --max-tokens N       tokens of the book probed (default 32768)
+  --max-tokens N       tokens of the book probed (default: 32768)
   --interventions L    comma-separated frozen,reset,transplant (default: frozen,reset, and transplant with --donor)
   --donor FILE         the text whose final state is transplanted at t
   --donor-tokens N     read only the donor's first N tokens
@@ -95,7 +96,7 @@ export const probeCommand: Command = {
       if (depths?.some((d) => d < 0 || d > 1)) throw workbenchError('E_USAGE', `probe: --depths must lie in [0, 1], got "${values.depths}"`);
       params = { kind, ...common, maxLength: int('max-length'), lengths: listOption(values.lengths, '--lengths', Number), depths, keys: int('keys'), keyKind };
     } else if (kind === 'copy') {
-      params = { kind, ...common, spanTokens: int('span', 2), maxDistance: int('max-distance'), distances: listOption(values.distances, '--distances', Number), spans: int('spans') };
+      params = { kind, ...common, spanTokens: int('span', 2), maxDistance: int('max-distance'), distances: listOption(values.distances, '--distances', Number), spans: int('spans'), maxTokens: int('max-tokens') };
     } else {
       const at = intOption('probe', requireOption('probe', values.at, '--at'), '--at', 0)!;
       const interventions = values.interventions?.split(',').map((s) => {

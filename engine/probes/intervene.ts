@@ -73,8 +73,12 @@ export async function runInterventions(model: CausalLM, input: InterveneInput, o
         if (kind === 'reset') fork.replaceState(resetState(model, at));
         if (kind === 'transplant') {
           const donor = TokenStream.fresh(model);
-          await donor.feed(input.donor!, options);
-          fork.replaceState(donor.takeState());
+          try {
+            await donor.feed(input.donor!, options);
+            fork.replaceState(donor.takeState());
+          } finally {
+            donor.dispose();
+          }
         }
         const out = new Float32Array(book.length);
         out.set(nll.subarray(0, at));

@@ -67,7 +67,8 @@ export function resolveParams(params: ProbeParams, bookTokens: number): ProbePar
   }
   if (params.kind === 'copy') {
     const spanTokens = params.spanTokens ?? 32;
-    const maxDistance = params.maxDistance ?? Math.max(16, bookTokens - 2 * spanTokens - 1);
+    const tokens = Math.min(bookTokens, params.maxTokens ?? Infinity);
+    const maxDistance = params.maxDistance ?? Math.max(16, tokens - 2 * spanTokens - 1);
     return { ...params, ...common, spanTokens, maxDistance, distances: params.distances ?? logSpacedDistances(maxDistance), spans: params.spans ?? 4 };
   }
   const interventions: InterventionKind[] = params.interventions ?? (params.donor ? ['frozen', 'reset', 'transplant'] : ['frozen', 'reset']);
@@ -139,9 +140,10 @@ async function needleOutput(
 async function copyOutput(
   model: CausalLM, ids: Int32Array, params: CopyParams, feed: { chunkTokens: number; signal?: AbortSignal; onTokens: (n: number) => void }, setTotal: (n: number) => void,
 ): Promise<ProbeOutput> {
-  const plan = copyPlan(ids.length, params.spanTokens!, params.distances!, params.spans!, params.seed!);
+  const book = ids.subarray(0, params.maxTokens ?? ids.length);
+  const plan = copyPlan(book.length, params.spanTokens!, params.distances!, params.spans!, params.seed!);
   setTotal(copyWork(plan, params.spanTokens!));
-  const rows = await runCopyDistance(model, ids, plan, params.spanTokens!, feed);
+  const rows = await runCopyDistance(model, book, plan, params.spanTokens!, feed);
   const columns = {
     distance: Int32Array.from(rows, (r) => r.distance), span: Int32Array.from(rows, (r) => r.span), start: Int32Array.from(rows, (r) => r.start),
     nll_first: Float64Array.from(rows, (r) => r.nllFirst), nll_second: Float64Array.from(rows, (r) => r.nllSecond),
