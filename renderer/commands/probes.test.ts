@@ -58,7 +58,7 @@ describe('probe commands', () => {
     expect(probeParams({ ...form, maxLength: 4096, depths: 3, keys: 2 }, '/b', ['/m'])).toEqual({ kind: 'needle', book: '/b', models: ['/m'], maxLength: 4096, depths: [0, 0.5, 1], keys: 2 });
     expect(probeParams({ ...form, kind: 'intervene', at: 64, intervention: 'transplant', donor: '/b/other.txt' }, '/b', ['/m']))
       .toEqual({ kind: 'intervene', book: '/b', models: ['/m'], at: 64, interventions: ['transplant'], donor: '/b/other.txt' });
-    expect(probeParams({ ...form, kind: 'copy', spanTokens: 16 }, '/b', ['/m'])).toEqual({ kind: 'copy', book: '/b', models: ['/m'], spanTokens: 16 });
+    expect(probeParams({ ...form, kind: 'copy', spanTokens: 16, maxTokens: 4096 }, '/b', ['/m'])).toEqual({ kind: 'copy', book: '/b', models: ['/m'], spanTokens: 16, maxTokens: 4096 });
     expect(probeParams({ ...form, minLength: 256, maxLength: 1024 }, '/b', ['/m'])).toEqual({ kind: 'needle', book: '/b', models: ['/m'], lengths: [256, 512, 1024] });
     expect(evenDepths(6)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
   });

@@ -44,7 +44,9 @@ export function probeParams(form: ProbeForm, book: string, models: readonly stri
     const lengths = form.minLength ? { lengths: doublingLengths(form.minLength, form.maxLength ?? 16384) } : given('maxLength', form.maxLength);
     return { kind: 'needle', ...inputs, ...lengths, ...given('keys', form.keys), ...(form.depths ? { depths: evenDepths(form.depths) } : {}) } as ProbeParams;
   }
-  if (form.kind === 'copy') return { kind: 'copy', ...inputs, ...given('spanTokens', form.spanTokens), ...given('maxDistance', form.maxDistance) } as ProbeParams;
+  if (form.kind === 'copy') {
+    return { kind: 'copy', ...inputs, ...given('spanTokens', form.spanTokens), ...given('maxDistance', form.maxDistance), ...given('maxTokens', form.maxTokens) } as ProbeParams;
+  }
   return {
     kind: 'intervene', ...inputs, at: form.at, ...given('maxTokens', form.maxTokens),
     ...(form.intervention ? { interventions: [form.intervention] } : {}),

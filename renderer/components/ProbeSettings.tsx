@@ -58,6 +58,7 @@ export const ProbeSettings = memo(function ProbeSettings() {
         {form.kind === 'copy' && <>
           <NumberField label="Span (tokens)" value={form.spanTokens} onChange={(spanTokens) => setProbeForm({ spanTokens })} />
           <NumberField label="Longest distance" value={form.maxDistance} placeholder="Whole book" onChange={(maxDistance) => setProbeForm({ maxDistance })} />
+          <NumberField label="First tokens" value={form.maxTokens} placeholder="Whole book" title="Spans and their repeats only within the book's first N tokens." onChange={(maxTokens) => setProbeForm({ maxTokens })} />
         </>}
         {form.kind === 'intervene' && <>
           <label className="picker-field">
