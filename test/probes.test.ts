@@ -19,6 +19,7 @@ import { copyPlan, runCopyDistance } from '../engine/probes/copy.js';
 import { runInterventions } from '../engine/probes/intervene.js';
 import { trainModel } from '../engine/train/train.js';
 import { encodeNeedles, fixedTokensOf, needleCells, needleKeys, runNeedleGrid } from '../engine/probes/needle.js';
+import { runProbe } from '../engine/probes/run.js';
 import { TokenStream } from '../engine/probes/stream.js';
 import { ProbeManifest } from '../engine/protocol.js';
 import { sampleText, tempDir, type TempDir, writeTinyModel } from './helpers/tiny-models.js';
@@ -206,6 +207,18 @@ describe('probe CLI', () => {
     const table = await readArrowTable(join(out, manifest.models[0].files.intervene));
     expect(table.numRows).toBe(96);
     expect(table.schema.fields.map((f) => f.name)).toEqual(['position', 'token', 'nll', 'nll_frozen', 'dnll_frozen', 'nll_reset', 'dnll_reset']);
+    // cancelled between chunks: the run is kept, marked cancelled, its manifest valid
+    const controller = new AbortController();
+    const { manifest: stopped } = await runProbe({
+      params: { kind: 'copy', book: bookFile, models: [ttt, mamba], spanTokens: 8, distances: [0, 64], chunkTokens: 16 },
+      runDir: join(tmp.dir, 'run-cancelled'), backend: await selectBackend('wasm'), signal: controller.signal, progressIntervalMs: 0,
+      onProgress: (p) => {
+        if (p.tokensDone > 0) controller.abort();
+      },
+    });
+    expect(stopped.status).toBe('cancelled');
+    expect(stopped.models.map((m) => m.status)).toEqual(['cancelled', 'cancelled']);
+    expect(ProbeManifest.parse(JSON.parse(readFileSync(join(tmp.dir, 'run-cancelled', 'manifest.json'), 'utf8'))).status).toBe('cancelled');
     const usage = await main(['probe', 'sideways', bookFile], io);
     expect(usage).toBe(1);
     expect(lines[lines.length - 1]).toMatch(/unknown probe "sideways"/);
