@@ -549,6 +549,68 @@ export type ProbeProgress = z.infer<typeof ProbeProgress>;
 // ---------------------------------------------------------------------------------------------------------
 // Methods
 
+/** A probe run in the Probes page's list: what ran, how far it got, and its settings in a few words. */
+export const ProbeSummary = z.object({
+  id: z.string(),
+  kind: ProbeKind,
+  status: RunStatus,
+  createdAt: z.string(),
+  book: z.string(),
+  models: z.array(z.object({ name: z.string(), status: RunStatus })),
+  /** The settings in words: "contexts 1,024–16,384 · 6 depths · 3 keys", "t = 4,096: frozen, reset". */
+  detail: z.string(),
+  error: z.string().nullable(),
+});
+export type ProbeSummary = z.infer<typeof ProbeSummary>;
+
+/** Needle retrieval per model, as the heatmaps draw it: cells [length][depth], each the mean over its keys (null: none). */
+export const NeedleView = z.object({
+  kind: z.literal('needle'),
+  lengths: z.array(z.number().int()),
+  /** Needle depths in [0, 1] (0: the start of the context, 1: just before the question). */
+  depths: z.array(z.number()),
+  models: z.array(z.object({
+    model: z.string(), name: z.string(),
+    /** Mean over the keys of the bits of the key's tokens given everything before them. */
+    bits: z.array(z.array(z.number().nullable())),
+    /** Share (0..1) of the keys greedy decoding reproduced whole. */
+    retrieved: z.array(z.array(z.number().nullable())),
+    keys: z.number().int(),
+  })),
+});
+export type NeedleView = z.infer<typeof NeedleView>;
+
+/** Copy distance per model: mean NLL (nats per token) of a span read again D tokens after its first occurrence. */
+export const CopyView = z.object({
+  kind: z.literal('copy'),
+  spanTokens: z.number().int(),
+  models: z.array(z.object({
+    model: z.string(), name: z.string(),
+    distances: z.array(z.number().int()),
+    /** The second occurrence's NLL, and the same spans' NLL at their first occurrence, per distance. */
+    second: z.array(z.number().nullable()),
+    first: z.array(z.number().nullable()),
+  })),
+});
+export type CopyView = z.infer<typeof CopyView>;
+
+/** Per-token ΔNLL (intervened − unmodified, nats) along the book, per intervention and model, downsampled to a few thousand points. */
+export const InterventionView = z.object({
+  kind: z.literal('intervene'),
+  /** The position t the interventions took effect at. */
+  at: z.number().int(),
+  interventions: z.array(z.object({
+    intervention: InterventionKind,
+    models: z.array(z.object({ model: z.string(), name: z.string(), x: z.array(z.number()), delta: z.array(z.number().nullable()), rows: z.number().int() })),
+    /** Models that could not take it, with why ("mamba has no inner loop"). */
+    skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
+  })),
+});
+export type InterventionView = z.infer<typeof InterventionView>;
+
+export const ProbeView = z.discriminatedUnion('kind', [NeedleView, CopyView, InterventionView]);
+export type ProbeView = z.infer<typeof ProbeView>;
+
 export const methods = {
   info: {
     params: z.object({}).strict(),
@@ -764,6 +826,21 @@ export const methods = {
     params: z.object({ runId: z.string() }).strict(),
     result: CorpusRun,
   },
+  /** Starts a probe (needle, copy or intervene) as a queued job; progress arrives as `probe.progress`; `cancel` stops it. */
+  'probe.start': {
+    params: ProbeParams,
+    result: z.object({ runId: z.string() }),
+  },
+  /** Probe runs, newest first. */
+  'probe.list': {
+    params: z.object({}).strict(),
+    result: z.object({ probes: z.array(ProbeSummary) }),
+  },
+  /** One probe run's results as its charts draw them, and its settings as label/value pairs. */
+  'probe.get': {
+    params: z.object({ runId: z.string(), points: z.number().int().min(2).max(20_000).optional() }).strict(),
+    result: z.object({ summary: ProbeSummary, settings: z.array(z.tuple([z.string(), z.string()])), view: ProbeView.nullable() }),
+  },
 } as const;
 
 /** The largest piece of an `uploadFile` (bytes before base64): frames stay a few MiB on every transport. */
@@ -825,6 +902,10 @@ export const notifications = {
     message: z.string().nullable(),
     restarts: z.number().int().nonnegative(),
   }),
+  /** A probe run's model at work (a few a second at most). */
+  'probe.progress': ProbeProgress,
+  /** A probe run ended: finished, cancelled, or failed with the one-line `error`. */
+  'probe.finished': z.object({ runId: z.string(), kind: ProbeKind, status: RunStatus, error: z.string().nullable() }),
 } as const;
 
 export type NotificationName = keyof typeof notifications;

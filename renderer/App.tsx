@@ -12,6 +12,7 @@ import { CorpusRunView } from './views/CorpusRunView.js';
 import { CorpusView } from './views/CorpusView.js';
 import { LibraryView } from './views/LibraryView.js';
 import { ModelsView } from './views/ModelsView.js';
+import { ProbesView } from './views/ProbesView.js';
 import { RunView } from './views/RunView.js';
 import { RunsView } from './views/RunsView.js';
 
@@ -22,6 +23,7 @@ const screens: Record<Screen, () => React.JSX.Element> = {
   run: () => <RunView />,
   corpus: () => <CorpusView />,
   corpusRun: () => <CorpusRunView />,
+  probes: () => <ProbesView />,
 };
 
 const hasFiles = (event: DragEvent) => event.dataTransfer.types.includes('Files');

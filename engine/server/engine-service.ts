@@ -14,12 +14,14 @@ import { estimateAnalysis } from '../analysis/estimate.js';
 import { compareRuns } from '../analysis/comparison.js';
 import { readSnapshots } from '../analysis/snapshots.js';
 import { readTokens } from '../analysis/tokens.js';
+import { listProbeDirs, probeSettings, probeView, probeWithLiveness, readProbeManifest, summarizeProbe } from '../analysis/probe-views.js';
 import { listRunDirs, lockRunDir, newRunId, readManifest, readSeries, summarize, withLiveness } from '../analysis/run-store.js';
 import { planResume, type ResumePlan } from '../analysis/resume.js';
 import { preview, readBook } from '../io/book.js';
 import { checkpointSize, tiedHeadOf } from '../io/checkpoint.js';
 import { describeModel } from '../io/load-model.js';
-import type { BookInfo, MethodParams, ModelInfo, NotificationName, NotificationParams, RunAggregates, RunSummary } from '../protocol.js';
+import type { BookInfo, MethodParams, ModelInfo, NotificationName, NotificationParams, ProbeParams, ProbeSummary, RunAggregates, RunSummary } from '../protocol.js';
+import { runProbe } from '../probes/run.js';
 import { JobQueue } from '../runtime/job-queue.js';
 import { defaultStageCount } from '../runtime/stage-plan.js';
 import { trainModel } from '../train/train.js';
@@ -54,7 +56,11 @@ const liveDataIntervalMs = 500;
 export class EngineService {
   readonly queue = new JobQueue();
   readonly runsDir: string;
+  /** Probe runs (engine/probes) live apart from analysis runs: their manifests differ. */
+  readonly probesDir: string;
   private readonly libraryPath: string;
+  /** Probes accepted but not started (their folder does not exist yet). */
+  private readonly queuedProbes = new Map<string, ProbeSummary>();
   private readonly subscribers = new Set<HandlerContext['notify']>();
   private readonly queued = new Map<string, RunSummary>();
   /** The aggregates of runs streaming now, which their views are sent as they change. */
@@ -67,6 +73,7 @@ export class EngineService {
 
   constructor(private readonly options: EngineServiceOptions) {
     this.runsDir = join(options.dataDir, 'runs');
+    this.probesDir = join(options.dataDir, 'probes');
     this.libraryPath = join(options.dataDir, 'library.json');
     this.corpus = new CorpusService({
       dataDir: options.dataDir, queue: this.queue, backend: options.backend, versions: options.versions, broadcast: (method, params) => this.broadcast(method, params),
@@ -267,6 +274,49 @@ export class EngineService {
     resumeCorpusEval: async (params, context) => this.corpus.handlers.resumeCorpusEval(params, context),
     listCorpusRuns: async (params, context) => this.corpus.handlers.listCorpusRuns(params, context),
     getCorpusRun: async (params, context) => this.corpus.handlers.getCorpusRun(params, context),
+    'probe.start': async (params) => {
+      const book = resolve(params.book);
+      await stat(book).catch(() => {
+        throw workbenchError('E_FILE_NOT_FOUND', book);
+      });
+      const models = params.models.map((m) => resolve(m));
+      for (const dir of models) await describeModel(dir); // a bad model fails the request, not the probe
+      const donor = params.kind === 'intervene' && params.donor ? resolve(params.donor) : undefined;
+      if (donor) await stat(donor).catch(() => {
+        throw workbenchError('E_FILE_NOT_FOUND', donor);
+      });
+      const runId = `probe-${newRunId()}`;
+      const resolved = { ...params, book, models, ...(donor ? { donor } : {}) } as ProbeParams;
+      this.queuedProbes.set(runId, {
+        id: runId, kind: params.kind, status: 'queued', createdAt: new Date().toISOString(), book: basename(book), detail: '', error: null,
+        models: models.map((dir) => ({ name: basename(dir), status: 'queued' as const })),
+      });
+      this.queue.enqueue({
+        id: runId,
+        run: (signal) => this.runProbeJob(runId, resolved, signal),
+        onCancelledWhileQueued: () => {
+          this.queuedProbes.delete(runId);
+          this.broadcast('probe.finished', { runId, kind: params.kind, status: 'cancelled', error: null });
+        },
+      });
+      return { runId };
+    },
+
+    'probe.list': async () => {
+      const stored = (await listProbeDirs(this.probesDir)).map(({ dir, manifest }) => summarizeProbe(probeWithLiveness({ ...manifest, id: basename(dir) }, this.queue.isRunning(basename(dir)))));
+      const queued = [...this.queuedProbes.values()].filter((q) => !stored.some((p) => p.id === q.id));
+      return { probes: [...queued, ...stored] };
+    },
+
+    'probe.get': async ({ runId, points }) => {
+      if (!/^[\w.-]+$/.test(runId) || runId === '.' || runId === '..') throw workbenchError('E_RUN', runId, 'is not a probe run id');
+      if (this.queuedProbes.has(runId)) throw workbenchError('E_RUN', runId, 'is queued and has no results yet');
+      const dir = join(this.probesDir, runId);
+      const manifest = probeWithLiveness({ ...(await readProbeManifest(dir).catch((error: unknown) => {
+        throw error instanceof WorkbenchError && error.code === 'E_FILE_NOT_FOUND' ? workbenchError('E_RUN', runId, 'no such probe run') : error;
+      })), id: runId }, this.queue.isRunning(runId));
+      return { summary: summarizeProbe(manifest), settings: probeSettings(manifest), view: await probeView(dir, manifest, points) };
+    },
   };
 
   /**
@@ -281,6 +331,24 @@ export class EngineService {
       if (this.queued.has(runId)) throw workbenchError('E_RUN', runId, 'is queued and has no results yet');
       if (error instanceof WorkbenchError && error.code === 'E_FILE_NOT_FOUND') throw workbenchError('E_RUN', runId, 'no such run');
       throw error;
+    }
+  }
+
+  private async runProbeJob(runId: string, params: ProbeParams, signal: AbortSignal): Promise<void> {
+    try {
+      const { manifest } = await runProbe({
+        params, runId, runsDir: this.probesDir, backend: this.options.backend, versions: this.options.versions, signal,
+        onProgress: (event) => {
+          this.queuedProbes.delete(runId);
+          this.broadcast('probe.progress', event);
+        },
+      });
+      this.broadcast('probe.finished', { runId, kind: params.kind, status: manifest.status, error: manifest.error });
+    } catch (error) {
+      const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message}`;
+      this.broadcast('probe.finished', { runId, kind: params.kind, status: 'failed', error: message.split('\n')[0] });
+    } finally {
+      this.queuedProbes.delete(runId);
     }
   }
 

@@ -8,13 +8,14 @@ import { loadBackends } from './backends.js';
 import { handleCorpusNotification, loadCorpusRuns, refreshCorpusRun } from './corpus.js';
 import { attempt, request, useTransport } from './engine.js';
 import { addModelAt, loadLibrary, openBookAt } from './library.js';
+import { refreshProbes } from './probes.js';
 import { handleNotification, loadRun, refreshRuns, runAnalysis } from './runs.js';
 
 /** Everything the screens list, loaded again on every (re)connection: the engine may have restarted. */
 export async function loadEverything(): Promise<void> {
   const info = await attempt('info', () => request('info', {}));
   if (info) setEngineInfo(info.engine, info.backend);
-  await Promise.all([loadLibrary(), refreshRuns(), loadBackends(), loadCorpusRuns()]);
+  await Promise.all([loadLibrary(), refreshRuns(), refreshProbes(), loadBackends(), loadCorpusRuns()]);
   const { runId } = useViewStore.getState();
   if (runId) await loadRun(runId);
   const corpusRunId = useCorpusStore.getState().runId;

@@ -9,6 +9,7 @@ import { showBanner, showRun, showScreen, useViewStore } from '../stores/view.js
 import { loadTab } from './analysis.js';
 import { followLiveComparison } from './comparison.js';
 import { attempt, request } from './engine.js';
+import { handleProbeFinished, handleProbeProgress } from './probes.js';
 import { receiveRunData, watchRun } from './live.js';
 
 export async function refreshRuns(): Promise<void> {
@@ -103,6 +104,10 @@ export function handleNotification<N extends NotificationName>(method: N, params
     void refreshRuns();
     if (runId === viewed) clearBlocks(); // token blocks read while the run streamed may stop short
     if (runId === viewed) void loadRun(runId);
+  } else if (method === 'probe.progress') {
+    handleProbeProgress(params as NotificationParams<'probe.progress'>);
+  } else if (method === 'probe.finished') {
+    handleProbeFinished(params as NotificationParams<'probe.finished'>);
   } else if (method === 'runFailed') {
     const { runId, message } = params as NotificationParams<'runFailed'>;
     setRunStatus(runId, 'failed');

@@ -16,6 +16,7 @@ const items: { screen: Exclude<Screen, 'run' | 'corpusRun'>; label: string; icon
   { screen: 'models', label: 'Models', icon: '◇' },
   { screen: 'runs', label: 'Runs', icon: '▷' },
   { screen: 'corpus', label: 'Corpus', icon: '▥' },
+  { screen: 'probes', label: 'Probes', icon: '◎' },
 ];
 
 /** The item a screen belongs to: a run's view is under Runs, a corpus run's under Corpus. */

@@ -2,7 +2,7 @@
 import { create } from 'zustand';
 
 /** `corpus`: the Evaluate corpus page; `corpusRun`: one corpus run's view (its id is in the corpus store). */
-export type Screen = 'library' | 'models' | 'runs' | 'run' | 'corpus' | 'corpusRun';
+export type Screen = 'library' | 'models' | 'runs' | 'run' | 'corpus' | 'corpusRun' | 'probes';
 export type PerplexityMode = 'smoothed' | 'raw';
 /** The per-token curve's unit: perplexity, nats or bits per token, or bits per byte (comparable across tokenizers). */
 export type PerplexityUnit = 'perplexity' | 'nats' | 'bits' | 'bitsPerByte';
