@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../core/backend.js';
 import { tttScanRun } from './ttt-scan.js';
-import { tanhRational } from './ttt-stats.js';
-import { applyGrads, type InnerParams, tttDualFormSegment } from './ttt.js';
+import { miniBatchStatistics, tanhRational } from './ttt-stats.js';
+import { applyGrads, type InnerParams, miniBatchStatisticsOnDevice, tttDualFormSegment } from './ttt.js';
 
 /** Deterministic values in [-scale, scale). */
 function values(n: number, seed: number, scale = 1): Float32Array {
@@ -62,5 +62,31 @@ describe('the CPU scan (ttt-scan.ts) against the dual form of ttt.ts', () => {
         expect(maxDiff(scan.params[key]!.dataSync(), params[key]!.dataSync()), key).toBeLessThanOrEqual(1e-5);
       }
     }));
+  }
+});
+
+describe('inner-loop statistics on a GPU backend', () => {
+  beforeAll(async () => {
+    await selectBackend('cpu');
+  });
+
+  for (const mlp of [false, true]) {
+    it(`${mlp ? 'TTT-MLP' : 'TTT-Linear'}: the tensor form (no readback) equals ttt-stats.ts's array form`, () => {
+      const H = 2, k = 4, f = 8, F = mlp ? 16 : f;
+      const t3 = (shape: [number, number, number], seed: number, scale = 0.5) => tf.tensor3d(values(shape[0] * shape[1] * shape[2], seed, scale), shape);
+      const params = (seed: number): InnerParams => ({
+        W1: t3([H, f, F], seed), b1: t3([H, 1, F], seed + 1, 0.1),
+        ...(mlp ? { W2: t3([H, F, f], seed + 2), b2: t3([H, 1, f], seed + 3, 0.1) } : {}),
+      });
+      const [init, before, after] = [params(1), params(11), params(21)];
+      const XK = t3([H, k, f], 31, 1), XV = t3([H, k, f], 32, 1);
+      const lnWeight = t3([H, 1, f], 33, 1), lnBias = t3([H, 1, f], 34, 0.2);
+      const want = { stats: true, weights: true };
+      const arrays = miniBatchStatistics(init, before, after, XK, XV, lnWeight, lnBias, want);
+      const device = miniBatchStatisticsOnDevice(init, before, after, XK, XV, { lnWeight, lnBias }, want);
+      expect(maxDiff(device.stats!.dataSync(), arrays.stats!.dataSync())).toBeLessThanOrEqual(1e-5);
+      expect(maxDiff(device.metrics!.dataSync(), arrays.metrics!.dataSync())).toBeLessThanOrEqual(1e-5);
+      expect(arrays.stats!.dataSync()[0]).toBeGreaterThan(0);
+    });
   }
 });

@@ -281,6 +281,37 @@ function lnFusedL2Bwd(Z: tf.Tensor3D, target: tf.Tensor3D, norm: InnerNorm): tf.
 
 const lnFwd = (Z: tf.Tensor3D, norm: InnerNorm) => layerNorm(Z, norm.lnWeight, norm.lnBias, 1e-6);
 
+/**
+ * The statistics of ttt-stats.ts `miniBatchStatistics` as tensor ops, for GPU backends: there the arrays would have
+ * to be read back synchronously, which WebGPU cannot do under Node (and would stall the queue elsewhere). Held to the
+ * array definition by ttt.test.ts (the same losses and metrics on `cpu` through both).
+ */
+export function miniBatchStatisticsOnDevice(
+  init: InnerParams, before: InnerParams, after: InnerParams, XK: tf.Tensor3D, XV: tf.Tensor3D, norm: InnerNorm,
+  want: { readonly stats: boolean; readonly weights: boolean },
+): { stats?: tf.Tensor2D; metrics?: tf.Tensor2D } {
+  const last = XK.shape[1] - 1;
+  const xk = tf.slice(XK, [0, last, 0], [-1, 1, -1]) as tf.Tensor3D; // [H, 1, f]
+  const target = tf.sub(tf.slice(XV, [0, last, 0], [-1, 1, -1]), xk);
+  // f(x) = LN(x W1 + b1) or LN(gelu(x W1 + b1) W2 + b2); the loss averaged over features, then heads (JAX ttt_loss_mse)
+  const loss = (p: InnerParams) => {
+    const Z1 = tf.add(tf.matMul(xk, p.W1), p.b1) as tf.Tensor3D;
+    const Z = !p.W2 || !p.b2 ? Z1 : (tf.add(tf.matMul(geluTanh(Z1), p.W2), p.b2) as tf.Tensor3D);
+    return tf.mean(tf.square(tf.sub(lnFwd(Z, norm), target)));
+  };
+  const frobenius = (x: tf.Tensor) => tf.sqrt(tf.sum(tf.square(x)));
+  const metrics = () => tf.reshape(tf.stack((['W1', 'W2'] as const).flatMap((key) => {
+    const w = after[key], w0 = init[key], prev = before[key];
+    if (!w || !w0 || !prev) return [];
+    const n = frobenius(w), n0 = frobenius(w0);
+    return [n, frobenius(tf.sub(w, w0)), frobenius(tf.sub(w, prev)), tf.div(tf.sum(tf.mul(w, w0)), tf.mul(n, n0))];
+  })), [1, -1]) as tf.Tensor2D;
+  return {
+    ...(want.stats ? { stats: tf.reshape(tf.stack([loss(init), loss(before), loss(after)]), [1, 3]) as tf.Tensor2D } : {}),
+    ...(want.weights ? { metrics: metrics() } : {}),
+  };
+}
+
 /** Adds `step` to carried gradient sums (either may be absent). */
 function addGrads(prev: InnerGrads | null, step: InnerGrads): InnerGrads {
   if (!prev) return step;
@@ -638,7 +669,9 @@ export class TTTModel implements CausalLM<TTTState> {
           }
           const result: SegmentStep = !next ? { out, grads: stepGrads } : {
             out, next,
-            ...miniBatchStatistics(lw.init, params, next, s.XK, s.XV, lw.lnWeight, lw.lnBias, want),
+            ...(cpuBackends.has(tf.getBackend())
+              ? miniBatchStatistics(lw.init, params, next, s.XK, s.XV, lw.lnWeight, lw.lnBias, want)
+              : miniBatchStatisticsOnDevice(lw.init, params, next, s.XK, s.XV, lw, want)),
             // clones: the caller disposes snapshots, while `next` lives on as the carried state
             snapshot: snapshot ? { W1: tf.clone(next.W1), ...(next.W2 ? { W2: tf.clone(next.W2) } : {}) } : undefined,
           };
