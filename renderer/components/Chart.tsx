@@ -85,8 +85,24 @@ export const Chart = memo(function Chart(props: ChartProps) {
         latest.current.onPick(typeof point.customdata === 'number' ? point.customdata : Number(point.x), String(point.data.meta ?? ''));
       });
     };
+    // a redraw under a drag (a live run pushes a few a second) would drop the zoom box: wait for the button's release
+    let pressed = false, waiting = false;
+    const press = () => (pressed = true);
+    const release = () => {
+      pressed = false;
+      if (waiting) {
+        waiting = false;
+        schedule();
+      }
+    };
+    element.addEventListener('pointerdown', press);
+    window.addEventListener('pointerup', release);
     const draw = () => {
       frame = 0;
+      if (pressed) {
+        waiting = true;
+        return;
+      }
       const series = getSeries(key);
       const range = getRange(key);
       const { data, layout } = figure(series);
@@ -108,6 +124,8 @@ export const Chart = memo(function Chart(props: ChartProps) {
     return () => {
       unsubscribe();
       cancelAnimationFrame(frame);
+      element.removeEventListener('pointerdown', press);
+      window.removeEventListener('pointerup', release);
       plotly().purge(element);
     };
   }, [key, figure, logX]);
