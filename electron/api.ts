@@ -30,7 +30,7 @@ export type EngineState = NotificationParams<'engineState'>;
 export type AppCommand =
   | { readonly type: 'openBook'; readonly path: string }
   | { readonly type: 'addModel'; readonly dir: string }
-  | { readonly type: 'show'; readonly screen: 'library' | 'models' | 'runs' }
+  | { readonly type: 'show'; readonly screen: 'library' | 'models' | 'runs' | 'corpus' | 'probes' }
   | { readonly type: 'runAnalysis' };
 
 export interface ClassifiedPaths {

@@ -39,6 +39,8 @@ export function menuTemplate(actions: MenuActions): MenuItemConstructorOptions[]
         { label: 'Library', accelerator: 'CmdOrCtrl+1', click: () => actions.send({ type: 'show', screen: 'library' }) },
         { label: 'Models', accelerator: 'CmdOrCtrl+2', click: () => actions.send({ type: 'show', screen: 'models' }) },
         { label: 'Runs', accelerator: 'CmdOrCtrl+3', click: () => actions.send({ type: 'show', screen: 'runs' }) },
+        { label: 'Corpus', accelerator: 'CmdOrCtrl+4', click: () => actions.send({ type: 'show', screen: 'corpus' }) },
+        { label: 'Probes', accelerator: 'CmdOrCtrl+5', click: () => actions.send({ type: 'show', screen: 'probes' }) },
         { type: 'separator' },
         { role: 'reload' },
         { role: 'toggleDevTools' },

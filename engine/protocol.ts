@@ -91,14 +91,18 @@ export type BookInfo = z.infer<typeof BookInfo>;
 export const RunStatus = z.enum(['queued', 'running', 'finished', 'cancelled', 'failed', 'interrupted']);
 export type RunStatus = z.infer<typeof RunStatus>;
 
-/** One model's part of a run: its files (relative to the run folder) and summary figures. */
-export const RunModel = z.object({
+/** Which model a run's part is: its key in the run, its folder, and what it is. */
+export const RunModelIdentity = z.object({
   key: z.string(),
   dir: z.string(),
   name: z.string(),
   family: ModelFamily,
   architecture: z.string(),
   tokenizer: z.string(),
+});
+
+/** One model's part of a run: its files (relative to the run folder) and summary figures. */
+export const RunModel = RunModelIdentity.extend({
   parameters: z.number().int(),
   status: RunStatus,
   tokensDone: z.number().int(),
@@ -491,13 +495,7 @@ export const ProbeFigures = z.object({
 });
 export type ProbeFigures = z.infer<typeof ProbeFigures>;
 
-export const ProbeModel = z.object({
-  key: z.string(),
-  dir: z.string(),
-  name: z.string(),
-  family: ModelFamily,
-  architecture: z.string(),
-  tokenizer: z.string(),
+export const ProbeModel = RunModelIdentity.extend({
   status: RunStatus,
   /** Model tokens run so far and in all (forks and interventions included). */
   tokensDone: z.number().int(),
