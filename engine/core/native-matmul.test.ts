@@ -3,24 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backend.js';
 import { nativeMatMulReason, nativeSgemm, useNativeMatMul } from './native-matmul.js';
 import { tttScanRun } from '../models/ttt-scan.js';
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    out[i] = s / 1073741824 - 1;
-  }
-  return out;
-}
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-};
+import { maxDiff, seededValues } from '../../test/helpers/arrays.js';
 
 /** op(a)·op(b) in float64 for [batch, rows, cols] arrays, a batch of one standing for every batch. */
 function reference(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], transposeA = false, transposeB = false): Float32Array {
@@ -67,7 +50,7 @@ describe('native matrix products (cblas_sgemm through koffi) on wasm', () => {
   for (const c of cases) {
     it(`computes tf.matMul: ${c.name}`, async (ctx) => {
       if (!nativeSgemm()) ctx.skip(); // no BLAS here: the plain path is all there is
-      const [aData, bData] = [values(tf.util.sizeFromShape(c.a), 1), values(tf.util.sizeFromShape(c.b), 2)];
+      const [aData, bData] = [seededValues(tf.util.sizeFromShape(c.a), 1), seededValues(tf.util.sizeFromShape(c.b), 2)];
       const product = tf.tidy(() => tf.matMul(tf.tensor(aData, c.a), tf.tensor(bData, c.b), c.transposeA, c.transposeB));
       const expected = reference(aData, c.a, bData, c.b, c.transposeA, c.transposeB);
       expect(maxDiff(await product.data(), expected)).toBeLessThanOrEqual(1e-5);
@@ -79,14 +62,14 @@ describe('native matrix products (cblas_sgemm through koffi) on wasm', () => {
     it(`gives the TTT-${mlp ? 'MLP' : 'Linear'} scan the same outputs, weights and statistics as the TF.js product`, (ctx) => {
       if (!nativeSgemm()) ctx.skip();
       const [T, H, K, f] = [48, 2, 16, 8], C = H * f, F1 = mlp ? 4 * f : f;
-      const t3 = (seed: number, shape: [number, number, number]) => tf.tensor3d(values(tf.util.sizeFromShape(shape), seed).map((v) => v * 0.3), shape);
+      const t3 = (seed: number, shape: [number, number, number]) => tf.tensor3d(seededValues(tf.util.sizeFromShape(shape), seed).map((v) => v * 0.3), shape);
       const tokenEta = Float32Array.from({ length: K }, (_, i) => 1 / (i + 1));
       const params = {
         W1: t3(7, [H, f, F1]), b1: t3(8, [H, 1, F1]), ...(mlp ? { W2: t3(10, [H, F1, f]), b2: t3(11, [H, 1, f]) } : {}),
       };
       const ln = t3(9, [H, 1, f]), lnBias = t3(12, [H, 1, f]);
       const run = () => tttScanRun({
-        XQ: values(T * C, 3), XK: values(T * C, 4), XV: values(T * C, 5), lr: values(T * H, 6).map((v) => 0.05 * (v + 1)), T, H, K, tokenEta,
+        XQ: seededValues(T * C, 3), XK: seededValues(T * C, 4), XV: seededValues(T * C, 5), lr: seededValues(T * H, 6).map((v) => 0.05 * (v + 1)), T, H, K, tokenEta,
         params, init: params, lnWeight: ln, lnBias, stats: true, metrics: true,
       });
       const native = run();

@@ -4,24 +4,7 @@ import { selectBackend } from '../core/backend.js';
 import { tttScanRun } from './ttt-scan.js';
 import { miniBatchStatistics, tanhRational } from './ttt-stats.js';
 import { applyGrads, type InnerParams, miniBatchStatisticsOnDevice, tttDualFormSegment } from './ttt.js';
-
-/** Deterministic values in [-scale, scale). */
-function values(n: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    out[i] = scale * (s / 1073741824 - 1);
-  }
-  return out;
-}
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-};
+import { maxDiff, seededValues } from '../../test/helpers/arrays.js';
 
 it('tanhRational stays within 3e-7 of Math.tanh', () => {
   let worst = 0;
@@ -38,11 +21,11 @@ describe('the CPU scan (ttt-scan.ts) against the dual form of ttt.ts', () => {
     it(`TTT-${mlp ? 'MLP' : 'Linear'}: the same outputs and weights over three mini-batches`, () => tf.tidy(() => {
       const [H, K, f, n] = [3, 16, 8, 3], T = n * K, C = H * f, F1 = mlp ? 4 * f : f;
       const tokenEta = Float32Array.from({ length: K }, (_, i) => 1 / (i + 1) + 0.01 * i);
-      const t3 = (seed: number, shape: [number, number, number], scale = 0.3) => tf.tensor3d(values(tf.util.sizeFromShape(shape), seed, scale), shape);
+      const t3 = (seed: number, shape: [number, number, number], scale = 0.3) => tf.tensor3d(seededValues(tf.util.sizeFromShape(shape), seed, scale), shape);
       const init: InnerParams = { W1: t3(1, [H, f, F1]), b1: t3(2, [H, 1, F1]), ...(mlp ? { W2: t3(3, [H, F1, f]), b2: t3(4, [H, 1, f]) } : {}) };
       const norm = { lnWeight: tf.add(1, t3(5, [H, 1, f], 0.1)) as tf.Tensor3D, lnBias: t3(6, [H, 1, f], 0.1) };
-      const [XQ, XK, XV] = [7, 8, 9].map((seed) => values(T * C, seed)); // [T, H, f]
-      const lr = values(T * H, 10, 0.02).map((v) => v + 0.03); // [T, H]
+      const [XQ, XK, XV] = [7, 8, 9].map((seed) => seededValues(T * C, seed)); // [T, H, f]
+      const lr = seededValues(T * H, 10, 0.02).map((v) => v + 0.03); // [T, H]
 
       const scan = tttScanRun({ XQ, XK, XV, lr, T, H, K, tokenEta, params: init, init, ...norm, stats: false, metrics: false });
 
@@ -73,7 +56,7 @@ describe('inner-loop statistics on a GPU backend', () => {
   for (const mlp of [false, true]) {
     it(`${mlp ? 'TTT-MLP' : 'TTT-Linear'}: the tensor form (no readback) equals ttt-stats.ts's array form`, () => {
       const H = 2, k = 4, f = 8, F = mlp ? 16 : f;
-      const t3 = (shape: [number, number, number], seed: number, scale = 0.5) => tf.tensor3d(values(shape[0] * shape[1] * shape[2], seed, scale), shape);
+      const t3 = (shape: [number, number, number], seed: number, scale = 0.5) => tf.tensor3d(seededValues(shape[0] * shape[1] * shape[2], seed, scale), shape);
       const params = (seed: number): InnerParams => ({
         W1: t3([H, f, F], seed), b1: t3([H, 1, F], seed + 1, 0.1),
         ...(mlp ? { W2: t3([H, F, f], seed + 2), b2: t3([H, 1, f], seed + 3, 0.1) } : {}),

@@ -11,18 +11,11 @@ import { tempDir } from '../../test/helpers/tiny-models.js';
 import { errorCodes, type NotificationParams } from '../protocol.js';
 import { bridgeEngineProcess } from './engine-bridge.js';
 import { serveWebSocket } from './websocket-transport.js';
+import { until } from '../../test/helpers/until.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const work = tempDir('ttt-engine-bridge-');
 afterAll(() => work.cleanup());
-
-const until = async (check: () => boolean, ms = 60_000) => {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('web mode bridge to the engine process', () => {
   it('relays requests and errors, refuses foreign pages, and keeps the socket across an engine crash', async () => {

@@ -3,18 +3,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tiny-models.js';
 import { EngineProcess, type EngineState } from './engine-process.js';
+import { until } from '../../test/helpers/until.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const work = tempDir('ttt-engine-process-');
 afterAll(() => work.cleanup());
-
-const until = async (check: () => boolean, ms = 60_000) => {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('engine process supervisor', () => {
   it('runs the real engine over stdio, restarts it when it dies, and keeps answering', async () => {

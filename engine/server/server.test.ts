@@ -9,6 +9,7 @@ import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-mod
 import { EngineService } from './engine-service.js';
 import { createRpcServer } from './rpc-server.js';
 import { serveWebSocket } from './websocket-transport.js';
+import { until } from '../../test/helpers/until.js';
 
 const work = tempDir();
 let service: EngineService;
@@ -34,14 +35,6 @@ function connect() {
   client.onNotification((method, params) => events.push({ method, params }));
   return { client, server, events, close: () => (unsubscribe(), server.close()) };
 }
-
-const until = async (check: () => boolean, ms = 60_000) => {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('engine JSON-RPC', () => {
   it('answers info, lists built-in models and books, and opens a book', async () => {

@@ -12,20 +12,13 @@ import { detectTransport } from '../../renderer/transport/index.js';
 import { createIpcTransport } from '../../renderer/transport/ipc.js';
 import type { ConnectionStatus } from '../../renderer/transport/types.js';
 import { createWebSocketTransport, engineSocketUrl, type SocketLike } from '../../renderer/transport/websocket.js';
+import { until } from '../helpers/until.js';
 
 const work = tempDir('ttt-transport-');
 let service: EngineService;
 let model: string;
 const book = join(work.dir, 'book.txt');
 const createSocket = (url: string) => new WebSocket(url) as unknown as SocketLike;
-
-const until = async (check: () => boolean, ms = 30_000) => {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 beforeAll(async () => {
   model = writeTinyModel(work.dir, 'ttt-linear');
@@ -49,21 +42,21 @@ describe('WebSocket transport', () => {
     const events: NotificationName[] = [];
     transport.onNotification((method) => events.push(method));
     try {
-      await until(() => statuses.includes('connected'));
+      await until(() => statuses.includes('connected'), 30_000);
       expect((await transport.request('listModels', {})).models.map((m) => m.name)).toEqual(['ttt-linear']);
       await expect(transport.request('getRun', { runId: 'nope' })).rejects.toMatchObject({ name: 'EngineError', code: errorCodes.requestFailed });
       const { runId } = await transport.request('startAnalysis', { book, models: [model], maxTokens: 64 });
-      await until(() => events.includes('runFinished'));
+      await until(() => events.includes('runFinished'), 30_000);
       expect(events).toContain('runProgress');
       expect(events).toContain('runData');
 
       // the engine goes away and comes back on the same port and token
       const { port, token } = engine;
       await engine.close();
-      await until(() => statuses.at(-1) === 'reconnecting');
+      await until(() => statuses.at(-1) === 'reconnecting', 30_000);
       await expect(transport.request('info', {})).rejects.toThrow(/not connected/);
       engine = await serveWebSocket(service, { port, token });
-      await until(() => statuses.at(-1) === 'connected');
+      await until(() => statuses.at(-1) === 'connected', 30_000);
       expect((await transport.request('listRuns', {})).runs.map((r) => r.id)).toContain(runId);
       expect(statuses).toEqual(['connecting', 'connected', 'reconnecting', ...statuses.slice(3, -1).map(() => 'reconnecting'), 'connected']);
     } finally {
@@ -131,7 +124,7 @@ describe('IPC transport', () => {
     const transport = createIpcTransport(api);
     const statuses: ConnectionStatus[] = [];
     transport.onStatus((status) => statuses.push(status));
-    await until(() => statuses.includes('connected'));
+    await until(() => statuses.includes('connected'), 30_000);
     expect(detectTransport({ workbench: api, location: { host: '', search: '' } })).toMatchObject({ kind: 'ipc' });
   });
 });
