@@ -1,6 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
-import type { MethodName, NotificationHandler } from '../../engine/protocol.js';
 import { forgetAggregates } from '../series/aggregates.js';
 import { clearSeries, getRange, getSeries, seriesKey } from '../series/buffers.js';
 import { chartKeys, chooseLayer, openTokensAt, showRunTab } from './analysis.js';
@@ -14,32 +13,12 @@ import { useDocumentsStore } from '../stores/documents.js';
 import { useRunsStore } from '../stores/runs.js';
 import { setBackendChoice, setStagesChoice, useSettingsStore } from '../stores/settings.js';
 import { useViewStore } from '../stores/view.js';
-import type { ConnectionStatus, EngineTransport } from '../transport/types.js';
+import { fakeTransport } from '../../test/helpers/fake-transport.js';
 import { connect } from './connect.js';
 import { openBookAt } from './library.js';
 import { cancelRun, openRun, resumeRun, runAnalysis } from './runs.js';
 
 const stores = [useAnalysisStore, useConnectionStore, useDocumentsStore, useRunsStore, useSettingsStore, useViewStore] as const;
-
-/** A transport answering from a table, recording requests; `emit` plays engine notifications. */
-function fakeTransport(answers: Partial<Record<MethodName, (params: never) => unknown>>) {
-  const calls: { method: MethodName; params: unknown }[] = [];
-  let notify: NotificationHandler = () => undefined;
-  let status: (s: ConnectionStatus, d: string | null) => void = () => undefined;
-  const transport: EngineTransport = {
-    kind: 'websocket',
-    async request(method, params) {
-      calls.push({ method, params });
-      const answer = answers[method];
-      if (!answer) throw new Error(`${method} failed`);
-      return answer(params as never) as never;
-    },
-    onNotification: (handler) => ((notify = handler), () => undefined),
-    onStatus: (handler) => ((status = handler), handler('connecting', null), () => undefined),
-    close: () => undefined,
-  };
-  return { transport, calls, emit: notify, setStatus: (s: ConnectionStatus) => status(s, null), notify: (...args: Parameters<NotificationHandler>) => notify(...args) };
-}
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 const bookInfo = { path: '/b/a.txt', name: 'a.txt', bytes: 100, sha256: 'x', encoding: 'utf-8', tokens: 100, tokenizer: 'bytes', preview: 'In the beginning', builtin: true };

@@ -4,9 +4,9 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
-import type { CorpusRun, MethodName, NotificationHandler } from '../../engine/protocol.js';
+import type { CorpusRun } from '../../engine/protocol.js';
 import { getSeries } from '../series/buffers.js';
-import type { EngineTransport } from '../transport/types.js';
+import { fakeTransport } from '../../test/helpers/fake-transport.js';
 import { useDocumentsStore } from '../stores/documents.js';
 import { useViewStore } from '../stores/view.js';
 import { connect } from './connect.js';
@@ -88,23 +88,10 @@ describe('corpus view data', () => {
 
 describe('corpus commands', () => {
   it('start an evaluation, open its view, and draw it again when the engine pushes finished documents', async () => {
-    const calls: { method: MethodName; params: unknown }[] = [];
-    let notify: NotificationHandler = () => undefined;
-    const answers: Partial<Record<MethodName, () => unknown>> = {
+    const answers = {
       listCorpusRuns: () => ({ runs: useCorpusStore.getState().runs }), startCorpusEval: () => ({ runId: 'c1' }), getCorpusRun: () => run, resumeCorpusEval: () => ({ runId: 'c1' }),
     };
-    const transport: EngineTransport = {
-      kind: 'websocket',
-      async request(method, params) {
-        calls.push({ method, params });
-        const answer = answers[method];
-        if (!answer) throw new Error(`${method} failed`);
-        return answer() as never;
-      },
-      onNotification: (handler) => ((notify = handler), () => undefined),
-      onStatus: () => () => undefined,
-      close: () => undefined,
-    };
+    const { transport, calls, notify } = fakeTransport(answers);
     const stop = connect(transport);
     useCorpusStore.setState({ path: ' /c/books ', documents: 3 });
     useDocumentsStore.setState({ selectedModels: ['/m/a', '/m/b'] });

@@ -1,12 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoreApi } from 'zustand';
-import type { MethodName, MethodResult } from '../../engine/protocol.js';
+import type { MethodResult } from '../../engine/protocol.js';
 import { copyFigure, interventionFigure, needleFigure } from '../lib/probe-figures.js';
 import { clearSeries, getSeries } from '../series/buffers.js';
 import { useDocumentsStore } from '../stores/documents.js';
 import { setProbeForm, useProbesStore } from '../stores/probes.js';
 import { useViewStore } from '../stores/view.js';
-import type { EngineTransport } from '../transport/types.js';
+import { fakeTransport } from '../../test/helpers/fake-transport.js';
 import { useTransport } from './engine.js';
 import { seriesCsv } from './export.js';
 import { evenDepths, probeBuffers, probeChartKey, probeParams, startProbe } from './probes.js';
@@ -14,24 +14,6 @@ import { handleNotification } from './runs.js';
 
 const stores = [useDocumentsStore, useProbesStore, useViewStore] as const;
 const reset = <S>(store: StoreApi<S>) => store.setState(store.getInitialState(), true);
-
-/** A transport answering from a table and recording requests. */
-function fakeTransport(answers: Partial<Record<MethodName, (params: never) => unknown>>) {
-  const calls: { method: MethodName; params: unknown }[] = [];
-  const transport: EngineTransport = {
-    kind: 'websocket',
-    async request(method, params) {
-      calls.push({ method, params });
-      const answer = answers[method];
-      if (!answer) throw new Error(`${method} failed`);
-      return answer(params as never) as never;
-    },
-    onNotification: () => () => undefined,
-    onStatus: () => () => undefined,
-    close: () => undefined,
-  };
-  return { transport, calls };
-}
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
