@@ -10,8 +10,6 @@ import { bitsPerByteOf, ByteOffsetAccumulator, comparisonCurveBins, firstPredict
 import { readColumns } from './column-cache.js';
 import { modelFile } from './run-store.js';
 
-const defaultCurvePoints = comparisonCurveBins;
-
 type Comparison = MethodResult<'getComparison'>;
 
 export async function compareRuns(
@@ -27,7 +25,7 @@ export async function compareRuns(
   }
   const rows: Comparison['rows'] = [];
   const curves: Comparison['curves'] = [];
-  const edges = offsetEdges(params.start ?? 1, params.end ?? book.bytes + 1, params.points ?? defaultCurvePoints);
+  const edges = offsetEdges(params.start ?? 1, params.end ?? book.bytes + 1, params.points ?? comparisonCurveBins);
   for (const manifest of manifests) {
     for (const model of manifest.models) {
       if (!model.files.nll || model.predictedTokens < 1) continue;
