@@ -95,8 +95,9 @@ export const Chart = memo(function Chart(props: ChartProps) {
         schedule();
       }
     };
-    element.addEventListener('pointerdown', press);
-    window.addEventListener('pointerup', release);
+    // capture: Plotly's drag layer may stop the events from bubbling up to the chart
+    element.addEventListener('pointerdown', press, true);
+    window.addEventListener('pointerup', release, true);
     const draw = () => {
       frame = 0;
       if (pressed) {
@@ -124,8 +125,8 @@ export const Chart = memo(function Chart(props: ChartProps) {
     return () => {
       unsubscribe();
       cancelAnimationFrame(frame);
-      element.removeEventListener('pointerdown', press);
-      window.removeEventListener('pointerup', release);
+      element.removeEventListener('pointerdown', press, true);
+      window.removeEventListener('pointerup', release, true);
       plotly().purge(element);
     };
   }, [key, figure, logX]);
