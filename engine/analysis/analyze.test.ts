@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableFromIPC } from 'apache-arrow';
@@ -12,6 +12,7 @@ import { loadModel } from '../io/load-model.js';
 import { sampleText, tempDir, writeTinyModel } from '../../test/helpers/tiny-models.js';
 import { analyzeBook } from './analyze.js';
 import { readSeries } from './run-store.js';
+import { partsDirOf } from './arrow-writer.js';
 import { aggregatesFromRun, type RunAggregator } from './aggregates.js';
 import { compareRuns, rowOf } from './comparison.js';
 
@@ -105,6 +106,26 @@ describe('analyzeBook', () => {
     expect(tokens.numRows).toBe(64);
     const onDisk = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as { status: string };
     expect(onDisk.status).toBe('cancelled');
+  });
+
+  it('reads a live model that has stored no rows yet as an empty series (a zoom on a live run asks for it)', async () => {
+    const runDir = join(work.dir, 'run-before-first-rows');
+    const { manifest } = await analyzeBook({ book, models: [ttt], runDir, backend, chunkTokens: 48, maxTokens: 100 });
+    const m = manifest.models[0];
+    const path = join(runDir, m.files.nll);
+    // what a writer leaves between opening and its first flush: an empty segment folder and no final file
+    renameSync(path, `${path}.kept`);
+    mkdirSync(partsDirOf(path));
+    try {
+      const series = await readSeries(runDir, manifest, m.key, 'nll', { start: 10, end: 90, reduce: 'logmean', points: 40 });
+      expect(series.rows).toBe(0);
+      expect(series.x).toHaveLength(0);
+      expect(series.columns).toEqual({});
+    } finally {
+      rmSync(partsDirOf(path), { recursive: true });
+      renameSync(`${path}.kept`, path);
+    }
+    expect((await readSeries(runDir, manifest, m.key, 'nll', { points: 100_000 })).rows).toBe(99);
   });
 
   it('writes the same columns from two pipeline stages as from one', async () => {

@@ -29,7 +29,8 @@ export async function compareRuns(
   for (const manifest of manifests) {
     for (const model of manifest.models) {
       if (!model.files.nll || model.predictedTokens < 1) continue;
-      const { columns } = await readColumns(modelFile(runDirOf(manifest.id), manifest, model, 'nll', 'per-token'));
+      const { rows: stored, columns } = await readColumns(modelFile(runDirOf(manifest.id), manifest, model, 'nll', 'per-token'));
+      if (stored === 0) continue; // a live model whose first rows are not on disk yet
       const sums = new ByteOffsetAccumulator(edges, firstPredictedOffset(model.tokenizer));
       sums.add(columns.nll, columns.bytes);
       const row = rowOf(sums.take(true));

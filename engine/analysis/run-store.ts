@@ -194,6 +194,8 @@ function seriesView(path: string, series: SeriesName, layer: number | undefined)
   return cached(path, `${path}#${series}:${layer ?? 'all'}`, async () => {
     const table = await readColumns(path);
     const position = table.columns.position;
+    // a live model whose writer has not flushed its first rows: nothing stored yet, not a broken file
+    if (!position && table.rows === 0) return { x: new Float64Array(0), sorted: true, columns: {} };
     if (!position) throw workbenchError('E_FILE_READ', path, 'has no position column');
     const names = Object.keys(table.columns).filter((n) => !seriesColumns[series].exclude.includes(n));
     let rows: Int32Array | null = null;
