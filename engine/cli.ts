@@ -56,6 +56,8 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
   }
   try {
     const [command] = await Promise.all([entry.load(), useQuietWebGPUProbe()]);
+    // loaded with the command, not before: --help and argument errors need no TensorFlow.js
+    (await import('./runtime/kernel-switch.js')).applyKernelSwitch();
     return await command.run(rest, io);
   } catch (error) {
     const message = error instanceof WorkbenchError ? error.message : `internal error: ${(error as Error).message ?? String(error)}`;

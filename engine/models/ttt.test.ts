@@ -8,6 +8,7 @@ import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
 import { type CausalLM, type ModelState, runChunk } from './model.js';
 import type { TTTState } from './ttt.js';
+import { webgpuTestsRun } from '../../test/helpers/webgpu.js';
 
 const tolerance = 1e-4;
 
@@ -36,7 +37,8 @@ async function innerLoopStats(model: CausalLM, ids: Int32Array, sizes: number[],
   return perLayer;
 }
 
-for (const backend of ['wasm', 'cpu'] as const) {
+// webgpu (lavapipe in CI) runs whole mini-batches through the fused kernel of ttt-fused-webgpu.ts
+for (const backend of ['wasm', 'cpu', ...(webgpuTestsRun ? ['webgpu'] as const : [])] as const) {
   describe(`TTT models on ${backend}`, () => {
     beforeAll(async () => {
       await selectBackend(backend);

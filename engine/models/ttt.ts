@@ -29,6 +29,8 @@ import {
 } from './blocks.js';
 import { ScratchArrays } from './cpu-arrays.js';
 import { tokenMajorInputs, tttScanRun } from './ttt-scan.js';
+import { fusedKernelsOn } from '../core/webgpu-program.js';
+import { type FusedLayerConstants, fusedLayerConstants, tttFusedRun } from './ttt-fused-webgpu.js';
 import { miniBatchStatistics, weightMetricNames } from './ttt-stats.js';
 import {
   assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, innerLoopMask, type ModelState, type StageInput,
@@ -221,6 +223,8 @@ interface TTTLayerWeights {
   readonly mlpGate: tf.Tensor2D; // [C, I]
   readonly mlpUp: tf.Tensor2D; // [C, I]
   readonly mlpDown: tf.Tensor2D; // [I, C]
+  /** What the fused WebGPU kernel reads of this layer (ttt-fused-webgpu.ts); made only on the webgpu backend. */
+  readonly fused?: FusedLayerConstants;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -459,7 +463,7 @@ export class TTTModel implements CausalLM<TTTState> {
       // tidy frees the copies of checkpoint data that went into a fused weight (live tensors are never freed)
       const tokenEta = tf.tidy(() => tf.relu(tf.add(tokenIdxBase(K), w(`${s}learnable_token_idx`)))) as tf.Tensor1D; // [K]
       const mlpInit = config.tttLayerType === 'mlp';
-      this.layers.push({
+      const layer: TTTLayerWeights = {
         preConv: config.preConv ? {
           norm: w(`${p}conv.norm.weight`) as tf.Tensor1D,
           filter: tf.tidy(() => depthwiseFilterOf(w(`${p}conv.conv.weight`))),
@@ -490,7 +494,9 @@ export class TTTModel implements CausalLM<TTTState> {
         mlpGate: tf.tidy(() => transposeForDense(w(`${p}mlp.gate_proj.weight`))), // [C, I]
         mlpUp: tf.tidy(() => transposeForDense(w(`${p}mlp.up_proj.weight`))), // [C, I]
         mlpDown: tf.tidy(() => transposeForDense(w(`${p}mlp.down_proj.weight`))), // [I, C]
-      });
+      };
+      // on webgpu, what the fused kernel reads (ttt-fused-webgpu.ts), packed once
+      this.layers.push(tf.getBackend() === 'webgpu' ? { ...layer, fused: fusedLayerConstants(this.rope, tokenEta, layer.lnWeight, layer.lnBias, layer.init) } : layer);
       tokenEta.dispose();
     }
   }
@@ -529,7 +535,7 @@ export class TTTModel implements CausalLM<TTTState> {
     const want: TraceRequest = {
       stats: options.innerLoopStats === true,
       weights: options.weightTrace === true,
-      fast: (options.form ?? 'auto') === 'auto' && cpuBackends.has(tf.getBackend()),
+      fast: (options.form ?? 'auto') === 'auto' && (cpuBackends.has(tf.getBackend()) || fusedKernelsOn()),
       snapshots: options.weightTrace ? options.snapshotMiniBatches : undefined,
       firstMiniBatch: Math.floor(state.position / K),
       freeze: { position: state.position, options },
@@ -604,7 +610,8 @@ export class TTTModel implements CausalLM<TTTState> {
     if (frozen) lrEta = tf.mul(lrEta, frozen) as tf.Tensor2D; // [T, H]
     const groups = groupSegments(segments, K, want.fast);
     // whole mini-batches take the CPU layout of ttt-scan.ts, on the projections read back token-major once (masked η too)
-    const tokenMajor = groups.some((g) => g.aligned)
+    const onCpu = cpuBackends.has(tf.getBackend());
+    const tokenMajor = onCpu && groups.some((g) => g.aligned)
       ? tokenMajorInputs({ XQ: XQflat, XK: XKflat, XV: XVflat, lr: lrEta }, rope.positions, H, this.rope, this.scratch)
       : null;
     const wholeChunkAligned = groups.length === 1 && groups[0].aligned && ls.grads === null;
@@ -626,9 +633,32 @@ export class TTTModel implements CausalLM<TTTState> {
     const snapshots: { miniBatch: number; weights: Record<string, tf.Tensor3D> }[] = [];
     let miniBatch = want.firstMiniBatch; // absolute index of the next mini-batch to finish
     let start = 0; // first token of the group in the chunk
+    let packed: tf.Tensor2D | null = null; // XQ | XK | XV [T, 3C] for the fused kernel, made once per layer
+    const fusedOuts: tf.Tensor2D[] = [];
     for (const group of groups) {
       const t0 = start;
       start += group.length;
+      if (group.aligned && grads === null && !onCpu && lw.fused) {
+        // the fused WebGPU kernel, in runs that end where a weight snapshot is asked for
+        packed ??= tf.concat([XQflat, XKflat, XVflat], 1) as tf.Tensor2D;
+        for (let done = 0; done < group.length / K;) {
+          let count = group.length / K - done;
+          for (let i = 0; i < count; i++) if (want.snapshots?.has(miniBatch + i)) count = i + 1;
+          const run = tttFusedRun({
+            X: packed, lr: lrEta, firstRow: t0 + done * K, T: count * K, H, K, params, constants: lw.fused, stats: want.stats, metrics: want.weights,
+          });
+          if (wholeChunkAligned) fusedOuts.push(run.out);
+          else outs.push(tf.transpose(tf.reshape(run.out, [count * K, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
+          params = run.params;
+          if (run.stats) stats.push(run.stats);
+          if (run.metrics) metrics.push(run.metrics);
+          miniBatch += count;
+          done += count;
+          if (want.snapshots?.has(miniBatch - 1)) snapshots.push({ miniBatch: miniBatch - 1, weights: { W1: tf.clone(params.W1), ...(params.W2 ? { W2: tf.clone(params.W2) } : {}) } });
+        }
+        if (wholeChunkAligned) wholeOut = fusedOuts.length > 1 ? tf.concat(fusedOuts, 0) as tf.Tensor2D : fusedOuts[0];
+        continue;
+      }
       if (group.aligned && grads === null && tokenMajor) {
         const slice = (a: Float32Array, width: number) => a.subarray(t0 * width, (t0 + group.length) * width);
         const run = tttScanRun({

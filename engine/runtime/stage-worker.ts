@@ -15,9 +15,11 @@ import { installWasmTrainingKernels } from '../train/wasm-kernels.js';
 import { nllOfTargets } from '../analysis/metrics.js';
 import { type CausalLM, type ForwardResult, type ModelState, releaseState } from '../models/model.js';
 import { deserializeState, serializeState } from '../models/state-io.js';
+import { applyKernelSwitch } from './kernel-switch.js';
 import type { ChunkMessage, DocumentSettings, FromStage, SaveStateMessage, StageSeries, ToStage } from './stage-messages.js';
 
 if (!parentPort) throw new Error('stage-worker.ts runs as a worker thread (runtime/pipeline.ts starts it)');
+applyKernelSwitch();
 const main = parentPort;
 
 interface Stage {
