@@ -17,10 +17,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { analyzeBook } from '../engine/analysis/analyze.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../engine/core/backend.js';
+import { countDispatches, fusedKernelsOn } from '../engine/core/webgpu-program.js';
+import { loadModel } from '../engine/io/load-model.js';
+import { runChunk } from '../engine/models/model.js';
+import { applyKernelSwitch } from '../engine/runtime/kernel-switch.js';
 
 const [book, model, tokens, backendName, innerLoop, stages, chunk, window] = process.argv.slice(2);
+applyKernelSwitch();
 const backend = await selectBackend(backendName);
+
+/**
+ * On webgpu: the dispatches one chunk of `chunkTokens` takes in this thread (the run's stage workers are out of
+ * reach), per 1,000 tokens, with the run's inner-loop settings. Dispatch counts do not depend on the token values.
+ */
+async function dispatchesPer1000(chunkTokens: number): Promise<number | undefined> {
+  if (backend.name !== 'webgpu') return undefined;
+  const { model: lm } = await loadModel(model, { window: window ? Number(window) : undefined });
+  try {
+    const ids = Int32Array.from({ length: chunkTokens }, (_, i) => (i * 7919 + 13) % lm.vocabSize);
+    const state = lm.initialState();
+    const traced = innerLoop !== 'false';
+    const { result, dispatches } = await countDispatches(async () => runChunk(lm, ids, state, { innerLoopStats: traced, weightTrace: traced }));
+    await result.logits.data(); // the queue drained: nothing of this chunk is left running
+    tf.dispose([result as unknown as tf.TensorContainer, state as unknown as tf.TensorContainer]);
+    return Math.round((dispatches / chunkTokens) * 1000);
+  } finally {
+    lm.dispose();
+  }
+}
 const runDir = mkdtempSync(join(tmpdir(), 'ttt-bench-'));
 const started = performance.now();
 try {
@@ -35,11 +61,12 @@ try {
   const position = series.getChild('position')!.toArray() as Int32Array, elapsed = series.getChild('elapsed_s')!.toArray() as Float64Array;
   const from = Math.max(0, position.findIndex((p) => p >= warmupTokens)), to = position.length - 1;
   const steady = to > from ? (position[to] - position[from]) / (elapsed[to] - elapsed[from]) : m.tokensPerSecond ?? 0;
+  const dispatches = await dispatchesPer1000(Math.min(manifest.settings.chunkTokens, Number(tokens)));
   process.stdout.write(`${JSON.stringify({
     model: m.architecture, tokens: m.tokensDone, seconds: +((performance.now() - started) / 1000).toFixed(2),
     tokensPerSecond: Math.round(steady), overallTokensPerSecond: Math.round(m.tokensPerSecond ?? 0), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     bitsPerByte: m.bitsPerByte, backend: manifest.backend, stages: m.stages ?? [], chunkTokens: manifest.settings.chunkTokens,
-    innerLoop: innerLoop !== 'false',
+    innerLoop: innerLoop !== 'false', fused: fusedKernelsOn() || undefined, dispatchesPer1000: dispatches,
   })}\n`);
 } catch (error) {
   // one line: an error from inside TF.js's wasm would otherwise print the whole wasm glue source

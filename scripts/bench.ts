@@ -42,6 +42,8 @@ Options:
   --arch A           ${architectures.join(' | ')} (repeatable; default: all)
   --stages N         pipeline stages per model, one worker thread each (default: one per core on wasm and
                      cpu, 1 on GPU backends)
+                     On webgpu each model is measured with the fused kernels and op by op
+                     (TTT_WORKBENCH_FUSED=0), with the dispatches per 1,000 tokens of each
   --tokens N         tokens to analyse (default 65,536; 16,384 for 125m)
   --chunk N          tokens per chunk (default 2,048 for TTT models, the reference's sequence length: the same
                      work as its prefill; analyze's 512 for the others)
@@ -105,13 +107,17 @@ interface Measurement {
   model: string; tokens: number; seconds: number; tokensPerSecond: number; overallTokensPerSecond: number; peakRssMiB: number;
   backend: { name: string; detail?: string; adapter?: { vendor: string; architecture: string; description: string } };
   stages: { start: number; end: number }[]; chunkTokens: number; innerLoop: boolean;
+  /** webgpu: whether the fused kernels ran, and the dispatches per 1,000 tokens of one chunk. */
+  fused?: boolean; dispatchesPer1000?: number;
 }
 
 /** One measurement in its own process; null when it failed (bench-run printed why, in one line). */
-function measure(dir: string, tokens: number, innerLoop: boolean, chunkTokens = chunk, window?: number): Measurement | null {
+function measure(dir: string, tokens: number, innerLoop: boolean, chunkTokens = chunk, window?: number, opByOp = false): Measurement | null {
   const args = [join(root, 'scripts', 'bench-run.ts'), book, dir, String(tokens), backend, String(innerLoop), String(stages ?? ''), String(chunkTokens ?? ''), String(window ?? '')];
+  // TTT_WORKBENCH_FUSED=0: webgpu runs op by op, without the fused kernels (runtime/kernel-switch.ts)
+  const env = opByOp ? { ...process.env, TTT_WORKBENCH_FUSED: '0' } : process.env;
   try {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
     return JSON.parse(out.trim().split('\n').pop()!) as Measurement;
   } catch {
     process.exitCode = 1;
@@ -122,8 +128,12 @@ function measure(dir: string, tokens: number, innerLoop: boolean, chunkTokens = 
 const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
 const stageList = (m: Measurement) => `${m.stages.length} stage${m.stages.length === 1 ? '' : 's'} [${m.stages.map((s) => (s.end - s.start === 1 ? `${s.start}` : `${s.start}–${s.end - 1}`)).join(' | ')}]`;
 const adapterOf = (m: Measurement) => (m.backend.adapter ? `, adapter ${[m.backend.adapter.vendor, m.backend.adapter.architecture, m.backend.adapter.description].filter(Boolean).join(' ')}` : '');
+const dispatchNote = (m: Measurement) => (m.dispatchesPer1000 === undefined ? '' : `  ${thousands(m.dispatchesPer1000)} dispatches / 1,000 tokens${m.fused ? ' (fused kernels)' : ' (op by op)'}`);
 const line = (m: Measurement, what: string) =>
-  `  ${thousands(m.tokensPerSecond).padStart(7)} tokens/s (${thousands(m.overallTokensPerSecond)} with warm-up)  peak RSS ${thousands(m.peakRssMiB).padStart(5)} MiB  ${thousands(m.tokens)} tokens, chunks of ${m.chunkTokens}, ${stageList(m)}  (${what})`;
+  `  ${thousands(m.tokensPerSecond).padStart(7)} tokens/s (${thousands(m.overallTokensPerSecond)} with warm-up)  peak RSS ${thousands(m.peakRssMiB).padStart(5)} MiB  ${thousands(m.tokens)} tokens, chunks of ${m.chunkTokens}, ${stageList(m)}${dispatchNote(m)}  (${what})`;
+/** The fused kernels against op by op, from two measurements of the same work. */
+const versus = (fused: Measurement, ops: Measurement) =>
+  `  fused vs op by op: ${(ops.dispatchesPer1000! / fused.dispatchesPer1000!).toFixed(1)}× fewer dispatches, ${(fused.tokensPerSecond / ops.tokensPerSecond).toFixed(2)}× the tokens/s`;
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 /** The reference's tokens/s for `arch` at the preset (best of `referenceRuns`), or why it was not measured. */
@@ -193,6 +203,13 @@ try {
       process.stdout.write(`${plain.model} (${plain.backend.name}${adapterOf(plain)}${plain.backend.name === 'wasm' && plain.backend.detail ? `; ${plain.backend.detail}` : ''})\n${line(plain, ttt ? 'no inner-loop statistics: the reference\'s work' : 'per-token loss')}\n`);
       const traced = ttt && !values['no-inner-loop'] ? measure(dir, tokens, true, chunkTokens) : null;
       if (traced) process.stdout.write(`${line(traced, 'with inner-loop statistics and weight metrics')}\n`);
+      if (plain.fused) {
+        // the same work op by op, for the fused kernels' gain
+        for (const [fused, what] of [[plain, 'no inner-loop statistics'], [traced, 'with inner-loop statistics and weight metrics']] as const) {
+          const ops = fused && measure(dir, tokens, fused.innerLoop, chunkTokens, undefined, true);
+          if (fused && ops) process.stdout.write(`${line(ops, `op by op, ${ttt ? what : 'per-token loss'}`)}\n${versus(fused, ops)}\n`);
+        }
+      }
       if (!ttt) continue;
       const ref = reference(arch);
       if (typeof ref === 'string') {

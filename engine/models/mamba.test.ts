@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { logitsInChunks, random, randomIds, stateBytes } from '../../test/helpers/chunks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../core/backend.js';
+import { webgpuTestsRun } from '../../test/helpers/webgpu.js';
 import type { FloatTensor } from '../core/safetensors.js';
 import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
@@ -67,7 +68,8 @@ function tinyMamba(d: TinyDims, seed: number, extremes: { dtBias?: number; aLog?
   return new MambaModel(config, tensors, 'tiny');
 }
 
-describe.each(['wasm', 'cpu'])('Mamba on %s', (backend) => {
+// webgpu (lavapipe in CI) scans through the fused kernel of mamba-scan-webgpu.ts
+describe.each(['wasm', 'cpu', ...(webgpuTestsRun ? ['webgpu'] : [])])('Mamba on %s', (backend) => {
   let model: MambaModel;
   let tensors: Map<string, FloatTensor>;
   let config: Record<string, unknown>;
@@ -96,7 +98,7 @@ describe.each(['wasm', 'cpu'])('Mamba on %s', (backend) => {
     expectClose(await logitsInChunks(model, long, [37, 64, 3]), onePass);
   });
 
-  it('runs the loop scan (mamba-scan.ts) by default and the tensor scan with form "dual", with the same logits', async () => {
+  it('runs the loop scan (mamba-scan.ts, or the fused one on webgpu) by default and the tensor scan with form "dual", with the same logits', async () => {
     const long = randomIds(100, V, 4);
     expectClose(await logitsInChunks(model, long, [long.length], { form: 'dual' }), await logitsInChunks(model, long, [long.length]));
     expectClose(await logitsInChunks(model, ids, [ids.length], { form: 'dual' }), golden.logits);

@@ -27,6 +27,8 @@ import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../
 import { causalConv, dense, depthwiseFilterOf, rmsNorm, silu, transposeForDense } from './blocks.js';
 import { loopKernelsAvailable } from './loop-math.js';
 import { selectiveScanLoop } from './mamba-scan.js';
+import { selectiveScanFused } from './mamba-scan-webgpu.js';
+import { fusedKernelsOn } from '../core/webgpu-program.js';
 import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
@@ -288,11 +290,18 @@ function selectiveScan(
   return { y: tf.add(y, tf.mul(u, D)) as tf.Tensor2D, h };
 }
 
+/**
+ * How a chunk's selective scan runs: `tensor`, the differentiable definition; `loop`, a loop over rows on CPU
+ * backends (mamba-scan.ts); `fused`, one WGSL dispatch on webgpu (mamba-scan-webgpu.ts). The last two take Δ from
+ * x_proj's output themselves and are not differentiable.
+ */
+type ScanPath = 'tensor' | 'loop' | 'fused';
+
 // ref: mamba-minimal model.py MambaBlock.ssm
-function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean): { y: tf.Tensor2D; h: tf.Tensor2D } {
+function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, path: ScanPath): { y: tf.Tensor2D; h: tf.Tensor2D } {
   const xdbl = dense(u, lw.xProj); // [T, R + 2N]
-  // the same scan as a loop over rows on CPU backends (mamba-scan.ts), Δ taken there from xdbl; not differentiable
-  if (loop) return selectiveScanLoop(u, xdbl, lw.dtProj, lw.dtBias, lw.A, lw.D, h0);
+  if (path === 'loop') return selectiveScanLoop(u, xdbl, lw.dtProj, lw.dtBias, lw.A, lw.D, h0);
+  if (path === 'fused') return selectiveScanFused(u, xdbl, lw.dtProj, lw.dtBias, lw.A, lw.D, h0);
   const [dtIn, B, C] = tf.split(xdbl, [c.dtRank, c.dState, c.dState], 1) as tf.Tensor2D[]; // [T, R], [T, N], [T, N]
   const delta = tf.softplus(tf.add(dense(dtIn, lw.dtProj), lw.dtBias)) as tf.Tensor2D; // [T, Di]
   return selectiveScan(u, delta, lw.A, B, C, lw.D, h0, identity);
@@ -328,12 +337,12 @@ function inProjection(lw: MambaLayerWeights, x: tf.Tensor2D, loop: boolean): tf.
 
 // ref: mamba-minimal model.py MambaBlock.forward
 function mambaMixer(
-  lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, loop: boolean,
+  lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, path: ScanPath,
 ): { y: tf.Tensor2D; state: MambaLayerState } {
-  const [xIn, res] = inProjection(lw, x, loop); // [T, Di] each
+  const [xIn, res] = inProjection(lw, x, path === 'loop'); // [T, Di] each
   const conv = causalConv(xIn, ls.conv, lw.convFilter, lw.convBias); // [T, Di]
   const u = silu(conv.y);
-  const scan = ssm(lw, u, ls.ssm, c, identity, loop);
+  const scan = ssm(lw, u, ls.ssm, c, identity, path);
   let y = dense(tf.mul(scan.y, silu(res)) as tf.Tensor2D, lw.outProj); // [T, C]
   if (lw.outProjBias) y = tf.add(y, lw.outProjBias);
   return { y, state: { conv: conv.state, ssm: scan.h } };
@@ -420,10 +429,14 @@ export class MambaModel implements CausalLM<MambaState> {
     return forwardWhole(this, ids, state, options);
   }
 
-  /** `options.form`: `dual` keeps the differentiable tensor scan (training); otherwise CPU backends run the loop. */
+  /**
+   * `options.form`: `dual` keeps the differentiable tensor scan (training); otherwise CPU backends run the loop and
+   * webgpu the fused kernel.
+   */
   // ref: mamba-minimal model.py Mamba.forward, for this stage's part of it
   forwardStage(input: StageInput, state: MambaState, options: ForwardOptions = {}): StageResult<MambaState> {
-    const loop = (options.form ?? 'auto') === 'auto' && loopKernelsAvailable();
+    const auto = (options.form ?? 'auto') === 'auto';
+    const path: ScanPath = !auto ? 'tensor' : loopKernelsAvailable() ? 'loop' : fusedKernelsOn() ? 'fused' : 'tensor';
     const T = input instanceof Int32Array ? input.length : input.shape[0];
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: MambaLayerState[] = [];
@@ -431,7 +444,7 @@ export class MambaModel implements CausalLM<MambaState> {
       // ref: mamba-minimal model.py ResidualBlock.forward: x + mixer(norm(x)); a tidy per layer bounds a long chunk's memory
       const lw = this.layers[l], h = x;
       const out = tf.tidy(() => {
-        const mixer = mambaMixer(lw, state.layers[l], rmsNorm(h, lw.norm, this.config.rmsNormEps), this.config, this.scanIdentity, loop);
+        const mixer = mambaMixer(lw, state.layers[l], rmsNorm(h, lw.norm, this.config.rmsNormEps), this.config, this.scanIdentity, path);
         return { x: tf.add(h, mixer.y) as tf.Tensor2D, conv: mixer.state.conv, ssm: mixer.state.ssm };
       });
       x = out.x;
