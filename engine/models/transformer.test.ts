@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { logitsInChunks, random, randomIds, stateBytes } from '../../test/helpers/chunks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../core/backend.js';
+import { webgpuTestsRun } from '../../test/helpers/webgpu.js';
 import type { FloatTensor } from '../core/safetensors.js';
 import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
@@ -71,7 +72,8 @@ const tinyConfig = (c: { C: number; H: number; G: number; I: number; V: number; 
 });
 
 
-describe.each(['wasm', 'cpu'])('Llama on %s', (backend) => {
+// webgpu (lavapipe in CI) attends through the fused kernel of attention-webgpu.ts
+describe.each(['wasm', 'cpu', ...(webgpuTestsRun ? ['webgpu'] : [])])('Llama on %s', (backend) => {
   let model: LlamaModel;
   let tensors: Map<string, FloatTensor>;
   let config: Record<string, unknown>;
@@ -116,7 +118,7 @@ describe.each(['wasm', 'cpu'])('Llama on %s', (backend) => {
     }
   });
 
-  it('runs the loop attention (attention-loop.ts) by default and the tensor attention with form "dual", with the same logits', async () => {
+  it('runs the loop attention (attention-loop.ts, or the fused one on webgpu) by default and the tensor attention with form "dual", with the same logits', async () => {
     const dual = { form: 'dual' } as const;
     expectClose(await logitsInChunks(model, ids, [ids.length], dual), golden.logits);
     expectClose(await logitsInChunks(model, ids, [ids.length], dual, model.initialState(16)), golden.window_logits);

@@ -24,6 +24,8 @@ import { workbenchError } from '../core/errors.js';
 import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { applyHalfRope, dense, halfRopeTables, rmsNorm, ropeInverseFrequencies, swiGluDense, transposeForDense } from './blocks.js';
 import { causalAttentionLoop } from './attention-loop.js';
+import { causalAttentionFused } from './attention-webgpu.js';
+import { fusedKernelsOn } from '../core/webgpu-program.js';
 import { loopKernelsAvailable } from './loop-math.js';
 import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
@@ -274,10 +276,17 @@ function blockedAttention(q: tf.Tensor3D, K: tf.Tensor3D, V: tf.Tensor3D, plan: 
   return tf.reshape(tf.transpose(tf.reshape(out, [H, T, D]), [1, 0, 2]), [T, H * D]) as tf.Tensor2D; // [T, H·D]
 }
 
+/**
+ * How a chunk's attention runs: `tensor`, the differentiable definition by query blocks; `loop`, per head and small
+ * query block with loops between plain matMuls on CPU backends (attention-loop.ts); `fused`, one WGSL dispatch on
+ * webgpu (attention-webgpu.ts).
+ */
+type AttentionPath = 'tensor' | 'loop' | 'fused';
+
 // ref: modeling_llama.py LlamaAttention.forward (eager_attention_forward, repeat_kv)
 function llamaAttention(
   lw: LlamaLayerWeights, ls: LlamaLayerState, x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D,
-  plan: readonly QueryBlock[], shape: AttentionShape, window: number | null, loop: boolean,
+  plan: readonly QueryBlock[], shape: AttentionShape, window: number | null, path: AttentionPath,
 ): { y: tf.Tensor2D; state: LlamaLayerState } {
   const { H, G, D } = shape;
   const T = x.shape[0];
@@ -288,8 +297,7 @@ function llamaAttention(
   const K = tf.concat([ls.k, k], 1); // [G, S, D]
   const V = tf.concat([ls.v, v], 1); // [G, S, D]
   const S = K.shape[1];
-  // the same attention per head and small query block, with loops between plain matMuls, on CPU backends (attention-loop.ts)
-  const y = loop ? causalAttentionLoop(q, K, V, window) : blockedAttention(q, K, V, plan, shape); // [T, H·D]
+  const y = path === 'loop' ? causalAttentionLoop(q, K, V, window) : path === 'fused' ? causalAttentionFused(q, K, V, window) : blockedAttention(q, K, V, plan, shape); // [T, H·D]
   const keep = window === null ? S : Math.min(S, window - 1);
   const state = keep === S ? { k: K, v: V } : {
     k: tf.slice(K, [0, S - keep, 0], [G, keep, D]), // [G, W−1, D]
@@ -386,22 +394,26 @@ export class LlamaModel implements CausalLM<LlamaState> {
   }
 
   // ref: modeling_llama.py LlamaForCausalLM.forward / LlamaModel.forward, for this stage's part of it
-  /** `options.form`: `dual` keeps the differentiable tensor attention (training); otherwise CPU backends run the loop. */
+  /**
+   * `options.form`: `dual` keeps the differentiable tensor attention (training); otherwise CPU backends run the loop
+   * and webgpu the fused kernel.
+   */
   forwardStage(input: StageInput, state: LlamaState, options: ForwardOptions = {}): StageResult<LlamaState> {
     const T = input instanceof Int32Array ? input.length : input.shape[0];
-    const loop = (options.form ?? 'auto') === 'auto' && loopKernelsAvailable();
+    const auto = (options.form ?? 'auto') === 'auto';
+    const path: AttentionPath = !auto ? 'tensor' : loopKernelsAvailable() ? 'loop' : fusedKernelsOn() ? 'fused' : 'tensor';
     const { numAttentionHeads: H, numKeyValueHeads: G, headDim: D, rmsNormEps: eps } = this.config;
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: LlamaLayerState[] = [];
     if (this.layers.length > 0) {
       const P = state.layers[0].k.shape[1];
       const { cos, sin } = halfRopeTables(this.invFreq, state.position, T); // [T, D] each
-      const plan = loop ? [] : attentionPlan(P, T, state.window);
+      const plan = path === 'tensor' ? attentionPlan(P, T, state.window) : [];
       for (let l = 0; l < this.layers.length; l++) {
         // ref: modeling_llama.py LlamaDecoderLayer.forward: two residual lines; a tidy per layer bounds a long chunk's memory
         const lw = this.layers[l], h = x;
         const out = tf.tidy(() => {
-          const attn = llamaAttention(lw, state.layers[l], rmsNorm(h, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window, loop);
+          const attn = llamaAttention(lw, state.layers[l], rmsNorm(h, lw.inputNorm, eps), cos, sin, plan, { H, G, D }, state.window, path);
           const mid = tf.add(h, attn.y) as tf.Tensor2D;
           return { x: tf.add(mid, swiGluDense(rmsNorm(mid, lw.postAttentionNorm, eps), lw.mlpGate, lw.mlpUp, lw.mlpDown)) as tf.Tensor2D, k: attn.state.k, v: attn.state.v };
         });

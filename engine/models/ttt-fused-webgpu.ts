@@ -216,14 +216,20 @@ fn geluGrad(x: f32) -> f32 {
 
 fn lr(row: i32, h: i32) -> f32 { return LR[row * H + h]; }
 
-// ‖LN(z) − target‖² / F for one row of F values at result[z0…], result[t0…] (ttt-stats.ts lnFusedL2Bwd's loss)
-fn lnLoss(h: i32, z0: i32, t0: i32) -> f32 {
+// mean and standard deviation (ε 1e-6) of one row of F values at result[z0…], as layer norm takes them
+fn moments(z0: i32) -> vec2<f32> {
   var mean = 0.0;
   for (var i = 0; i < F; i++) { mean += result[z0 + i]; }
   mean /= f32(F);
   var variance = 0.0;
   for (var i = 0; i < F; i++) { let d = result[z0 + i] - mean; variance += d * d; }
-  let sd = sqrt(variance / f32(F) + 1e-6);
+  return vec2<f32>(mean, sqrt(variance / f32(F) + 1e-6));
+}
+
+// ‖LN(z) − target‖² / F for one row of F values at result[z0…], result[t0…] (ttt-stats.ts lnFusedL2Bwd's loss)
+fn lnLoss(h: i32, z0: i32, t0: i32) -> f32 {
+  let ms = moments(z0);
+  let mean = ms.x; let sd = ms.y;
   var err = 0.0;
   for (var i = 0; i < F; i++) {
     let y = CST[C_LNW + h * F + i] * ((result[z0 + i] - mean) / sd) + CST[C_LNB + h * F + i];
@@ -235,12 +241,8 @@ fn lnLoss(h: i32, z0: i32, t0: i32) -> f32 {
 
 // ∇_z ½‖LN(z) − target‖² of one row into result[g0…]; returns the row's loss. ref: ttt.py ln_fused_l2_bwd
 fn lnBackward(h: i32, z0: i32, t0: i32, g0: i32) -> f32 {
-  var mean = 0.0;
-  for (var i = 0; i < F; i++) { mean += result[z0 + i]; }
-  mean /= f32(F);
-  var variance = 0.0;
-  for (var i = 0; i < F; i++) { let d = result[z0 + i] - mean; variance += d * d; }
-  let sd = sqrt(variance / f32(F) + 1e-6);
+  let ms = moments(z0);
+  let mean = ms.x; let sd = ms.y;
   var s1 = 0.0; var s2 = 0.0; var err = 0.0;
   for (var i = 0; i < F; i++) {
     let xHat = (result[z0 + i] - mean) / sd;
@@ -308,6 +310,26 @@ fn causalWeights(h: i32, lid: i32, row0: i32, sc: i32, l0: i32, r0: i32, width: 
   }
 }
 
+// result[o…] = X·W + b for X at result[x0…] ([rows, inner]), W at result[w0…] ([inner, cols]), b at result[b0…]
+fn affine(lid: i32, x0: i32, rows: i32, inner: i32, w0: i32, b0: i32, cols: i32, o: i32) {
+  for (var idx = lid; idx < rows * cols; idx += NT) {
+    let r = idx / cols; let c = idx % cols;
+    var z = 0.0;
+    for (var a = 0; a < inner; a++) { z += result[x0 + r * inner + a] * result[w0 + a * cols + c]; }
+    result[o + idx] = z + result[b0 + c];
+  }
+}
+
+// Z −= A·∇ for Z at result[z0…] and ∇ at result[g0…] ([K, cols]), A at result[a0…] ([K, K], zero above the diagonal)
+fn subtractCausal(lid: i32, a0: i32, g0: i32, cols: i32, z0: i32) {
+  for (var idx = lid; idx < K * cols; idx += NT) {
+    let i = idx / cols; let c = idx % cols;
+    var s = 0.0;
+    for (var j = 0; j <= i; j++) { s += result[a0 + i * K + j] * result[g0 + j * cols + c]; }
+    result[z0 + idx] = result[z0 + idx] - s;
+  }
+}
+
 fn main(index: i32) {
   let N = uniforms.n;
   let R0 = uniforms.firstRow;
@@ -342,12 +364,7 @@ fn main(index: i32) {
     }
     wait();
     // Z1 = [XK; XQ]·W1 + b1 (XK and XQ are adjacent rows), and A = η ⊙ (XQ·XKᵀ + 1)
-    for (var idx = lid; idx < 2 * K * F1; idx += NT) {
-      let r = idx / F1; let c = idx % F1;
-      var z = 0.0;
-      for (var a = 0; a < F; a++) { z += result[sc + S_XK + r * F + a] * result[O_P + PW1 + (h * F + a) * F1 + c]; }
-      result[sc + S_Z1 + idx] = z + result[O_P + PB1 + h * F1 + c];
-    }
+    affine(lid, sc + S_XK, 2 * K, F, O_P + PW1 + h * F * F1, O_P + PB1 + h * F1, F1, sc + S_Z1);
     causalWeights(h, lid, row0, sc, sc + S_XQ, sc + S_XK, F);
     wait();
     var before = 0.0;
@@ -358,12 +375,7 @@ fn main(index: i32) {
         result[sc + S_GG + idx] = geluGrad(z);
       }
       wait();
-      for (var idx = lid; idx < K * F; idx += NT) {
-        let r = idx / F; let d = idx % F;
-        var z = 0.0;
-        for (var c = 0; c < F1; c++) { z += result[sc + S_X2 + r * F1 + c] * result[O_P + PW2 + (h * F1 + c) * F + d]; }
-        result[sc + S_Z2 + idx] = z + result[O_P + PB2 + h * F + d];
-      }
+      affine(lid, sc + S_X2, K, F1, O_P + PW2 + h * F1 * F, O_P + PB2 + h * F, F, sc + S_Z2);
       wait();
       if (lid < K) {
         let loss = lnBackward(h, sc + S_Z2 + lid * F, sc + S_TGT + lid * F, sc + S_G2 + lid * F);
@@ -387,12 +399,7 @@ fn main(index: i32) {
     }
     wait();
     // Z̄1 = XQ·W1 + b1 − A·∇1, over XQ·W1 + b1 in the lower half of Z1
-    for (var idx = lid; idx < K * F1; idx += NT) {
-      let i = idx / F1; let c = idx % F1;
-      var s = 0.0;
-      for (var j = 0; j <= i; j++) { s += result[sc + S_A + i * K + j] * result[sc + S_G1 + j * F1 + c]; }
-      result[sc + S_Z1 + K * F1 + idx] = result[sc + S_Z1 + K * F1 + idx] - s;
-    }
+    subtractCausal(lid, sc + S_A, sc + S_G1, F1, sc + S_Z1 + K * F1);
     let sums1 = workgroupSum(update(h, lid, row0, sc + S_XK, sc + S_G1, O_P + PW1 + h * F * F1, O_P + PB1 + h * F1, PW1 + h * F * F1, F, F1), lid);
     wait();
     var zBar = sc + S_Z1 + K * F1;
@@ -401,20 +408,10 @@ fn main(index: i32) {
       for (var idx = lid; idx < K * F1; idx += NT) { result[sc + S_X2B + idx] = gelu(result[zBar + idx]); }
       wait();
       // Z̄2 = X̄2·W2 + b2 − (η ⊙ (X̄2·X2ᵀ + 1))·∇2, with W2 and b2 before their update
-      for (var idx = lid; idx < K * F; idx += NT) {
-        let r = idx / F; let d = idx % F;
-        var z = 0.0;
-        for (var c = 0; c < F1; c++) { z += result[sc + S_X2B + r * F1 + c] * result[O_P + PW2 + (h * F1 + c) * F + d]; }
-        result[sc + S_Z2 + idx] = z + result[O_P + PB2 + h * F + d];
-      }
+      affine(lid, sc + S_X2B, K, F1, O_P + PW2 + h * F1 * F, O_P + PB2 + h * F, F, sc + S_Z2);
       causalWeights(h, lid, row0, sc, sc + S_X2B, sc + S_X2, F1);
       wait();
-      for (var idx = lid; idx < K * F; idx += NT) {
-        let i = idx / F; let d = idx % F;
-        var s = 0.0;
-        for (var j = 0; j <= i; j++) { s += result[sc + S_A + i * K + j] * result[sc + S_G2 + j * F + d]; }
-        result[sc + S_Z2 + idx] = result[sc + S_Z2 + idx] - s;
-      }
+      subtractCausal(lid, sc + S_A, sc + S_G2, F, sc + S_Z2);
       wait();
       sums2 = workgroupSum(update(h, lid, row0, sc + S_X2, sc + S_G2, O_P + PW2 + h * F1 * F, O_P + PB2 + h * F, PW2 + h * F1 * F, F1, F), lid);
       zBar = sc + S_Z2;
@@ -423,12 +420,8 @@ fn main(index: i32) {
     // out = XQ + LN(Z̄), token-major
     if (lid < K) {
       let z0 = zBar + lid * F; // Z̄1 rows of TTT-Linear (F1 = F) or Z̄2 rows of TTT-MLP
-      var mean = 0.0;
-      for (var c = 0; c < F; c++) { mean += result[z0 + c]; }
-      mean /= f32(F);
-      var variance = 0.0;
-      for (var c = 0; c < F; c++) { let d = result[z0 + c] - mean; variance += d * d; }
-      let sd = sqrt(variance / f32(F) + 1e-6);
+      let ms = moments(z0);
+      let mean = ms.x; let sd = ms.y;
       let o0 = (m * K + lid) * C + h * F;
       for (var c = 0; c < F; c++) {
         result[o0 + c] = result[sc + S_XQ + lid * F + c] + CST[C_LNW + h * F + c] * ((result[z0 + c] - mean) / sd) + CST[C_LNB + h * F + c];
