@@ -32,9 +32,11 @@ const backend = await selectBackend(backendName);
  * On webgpu: the dispatches one chunk of `chunkTokens` takes in this thread (the run's stage workers are out of
  * reach), per 1,000 tokens, with the run's inner-loop settings. Dispatch counts do not depend on the token values.
  */
-async function dispatchesPer1000(chunkTokens: number): Promise<number | undefined> {
+async function dispatchesPer1000(chunkTokens: number): Promise<{ perThousand: number; fused: boolean } | undefined> {
   if (backend.name !== 'webgpu') return undefined;
   const { model: lm } = await loadModel(model, { window: window ? Number(window) : undefined });
+  // the families with fused kernels (the delta family runs op by op everywhere)
+  const fused = fusedKernelsOn() && lm.family !== 'delta';
   try {
     const ids = Int32Array.from({ length: chunkTokens }, (_, i) => (i * 7919 + 13) % lm.vocabSize);
     const state = lm.initialState();
@@ -42,7 +44,7 @@ async function dispatchesPer1000(chunkTokens: number): Promise<number | undefine
     const { result, dispatches } = await countDispatches(async () => runChunk(lm, ids, state, { innerLoopStats: traced, weightTrace: traced }));
     await result.logits.data(); // the queue drained: nothing of this chunk is left running
     tf.dispose([result as unknown as tf.TensorContainer, state as unknown as tf.TensorContainer]);
-    return Math.round((dispatches / chunkTokens) * 1000);
+    return { perThousand: Math.round((dispatches / chunkTokens) * 1000), fused };
   } finally {
     lm.dispose();
   }
@@ -66,7 +68,7 @@ try {
     model: m.architecture, tokens: m.tokensDone, seconds: +((performance.now() - started) / 1000).toFixed(2),
     tokensPerSecond: Math.round(steady), overallTokensPerSecond: Math.round(m.tokensPerSecond ?? 0), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     bitsPerByte: m.bitsPerByte, backend: manifest.backend, stages: m.stages ?? [], chunkTokens: manifest.settings.chunkTokens,
-    innerLoop: innerLoop !== 'false', fused: fusedKernelsOn() || undefined, dispatchesPer1000: dispatches,
+    innerLoop: innerLoop !== 'false', fused: dispatches?.fused, dispatchesPer1000: dispatches?.perThousand,
   })}\n`);
 } catch (error) {
   // one line: an error from inside TF.js's wasm would otherwise print the whole wasm glue source
