@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDiff, fixtureDir, maxAbsDiff, readGolden } from '../../test/helpers/fixtures.js';
 import { fixtureConfig } from '../../test/helpers/temp-model.js';
 import { selectBackend } from '../core/backend.js';
+import { webgpuTestsRun } from '../../test/helpers/webgpu.js';
 import { computeLogits } from '../cli/logits.js';
 import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
@@ -44,8 +45,9 @@ async function innerLoopRows(model: CausalLM, ids: Int32Array, sizes: readonly n
 /** Inner-loop checks on one fixture per family (the math is shared; the no-conv one has β up to 2). */
 const innerLoopFixtures = new Set(['gated-deltanet', 'delta-net-noconv']);
 
-// parity on both backends; the rest (chunkings, forms, inner loop, leaks) on wasm, the default backend
-for (const backend of ['wasm', 'cpu'] as const) {
+// parity on every backend (webgpu: lavapipe in CI, op by op); the rest (chunkings, forms, inner loop, leaks) on wasm,
+// the default backend
+for (const backend of ['wasm', 'cpu', ...(webgpuTestsRun ? ['webgpu'] as const : [])] as const) {
   const full = backend === 'wasm';
   describe(`DeltaNet and Gated DeltaNet on ${backend}`, () => {
     beforeAll(async () => {
