@@ -37,7 +37,7 @@ describe('probeBackends', () => {
     softwareAdapter();
     expect((await probeBackends()).find((b) => b.name === 'webgpu')).toEqual({ name: 'webgpu', available: true, reason: null, adapter: lavapipe });
     const info = await describeBackend('webgpu');
-    expect(info).toMatchObject({ name: 'webgpu', detail: 'Dawn for Node', adapter: lavapipe });
+    expect(info).toMatchObject({ name: 'webgpu', detail: 'Dawn for Node; fused WGSL kernels', adapter: lavapipe });
     expect(tf.findBackendFactory('webgpu')).toBeNull(); // tfjs-backend-webgpu was never loaded in this thread
     expect(tf.getBackend()).toBe('wasm');
   });

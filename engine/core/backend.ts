@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { workbenchError } from './errors.js';
 import { installNativeMatMul, loadNativeMatMul, nativeMatMulReason } from './native-matmul.js';
 import { type AdapterInfo, installWebGPU, probeWebGPU, type WebGPUProbe } from './webgpu-adapter.js';
+import { fusedKernelsAllowed } from './webgpu-program.js';
 
 export const backendOrder = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof backendOrder)[number];
@@ -142,7 +143,9 @@ async function describe(name: BackendName, known?: WebGPUProbe, nativeMatMul = t
   if (name === 'webgpu') {
     const probe = known ?? (await probeWebGPU());
     if (probe.ok) {
-      const detail = probe.fromDawn ? 'Dawn for Node' : "the process's navigator.gpu";
+      // what the run's numbers came from: the fused kernels and the op-by-op form round differently
+      const kernels = fusedKernelsAllowed() ? 'fused WGSL kernels' : 'op by op (TTT_WORKBENCH_FUSED=0)';
+      const detail = `${probe.fromDawn ? 'Dawn for Node' : "the process's navigator.gpu"}; ${kernels}`;
       return Object.freeze({ name, threads, tfjsVersion: tf.version_core, detail, adapter: probe.adapter });
     }
   }

@@ -82,6 +82,11 @@ export function allowFusedKernels(on: boolean): void {
   fusedAllowed = on;
 }
 
+/** Whether fused programs were left on (they run only on the webgpu backend). */
+export function fusedKernelsAllowed(): boolean {
+  return fusedAllowed;
+}
+
 /** Whether fused programs run: the webgpu backend is active and they were not turned off. */
 export function fusedKernelsOn(): boolean {
   return fusedAllowed && tf.getBackend() === 'webgpu';
