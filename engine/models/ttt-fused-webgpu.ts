@@ -124,6 +124,30 @@ export function tttFusedRun(inp: FusedRunInputs): FusedRun {
   return run;
 }
 
+/**
+ * A group of whole mini-batches as fused runs that end where a weight snapshot is asked for (`snapshotAt`, by
+ * mini-batch index within the group), joined: what `tttScanRun` returns for the CPU, with `out` a tensor.
+ */
+export function tttFusedGroup(
+  inp: FusedRunInputs & { readonly snapshotAt?: (index: number) => boolean },
+): FusedRun & { readonly snapshots: { index: number; weights: Record<string, tf.Tensor3D> }[] } {
+  const n = inp.T / inp.K;
+  const runs: FusedRun[] = [];
+  const snapshots: { index: number; weights: Record<string, tf.Tensor3D> }[] = [];
+  let params = inp.params;
+  for (let done = 0; done < n;) {
+    let count = n - done;
+    for (let i = 0; i < count; i++) if (inp.snapshotAt?.(done + i)) count = i + 1;
+    const run = tttFusedRun({ ...inp, firstRow: inp.firstRow + done * inp.K, T: count * inp.K, params });
+    runs.push(run);
+    params = run.params;
+    done += count;
+    if (inp.snapshotAt?.(done - 1)) snapshots.push({ index: done - 1, weights: { W1: tf.clone(params.W1), ...(params.W2 ? { W2: tf.clone(params.W2) } : {}) } });
+  }
+  const join = <T extends tf.Tensor>(parts: (T | undefined)[]) => (parts.length === 1 ? parts[0] : parts[0] && (tf.concat(parts as T[], 0) as T));
+  return { out: join(runs.map((r) => r.out))!, params, stats: join(runs.map((r) => r.stats)), metrics: join(runs.map((r) => r.metrics)), snapshots };
+}
+
 interface ParamLayout {
   readonly offsets: { readonly W1: number; readonly b1: number; readonly W2: number; readonly b2: number };
   readonly size: number;

@@ -28,9 +28,9 @@ import {
   rmsNorm, swiGluDense, transposeForDense,
 } from './blocks.js';
 import { ScratchArrays } from './cpu-arrays.js';
-import { tokenMajorInputs, tttScanRun } from './ttt-scan.js';
+import { type ScanRun, tokenMajorInputs, tttScanRun } from './ttt-scan.js';
 import { fusedKernelsOn } from '../core/webgpu-program.js';
-import { type FusedLayerConstants, fusedLayerConstants, tttFusedRun } from './ttt-fused-webgpu.js';
+import { type FusedLayerConstants, fusedLayerConstants, tttFusedGroup } from './ttt-fused-webgpu.js';
 import { miniBatchStatistics, weightMetricNames } from './ttt-stats.js';
 import {
   assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, innerLoopMask, type ModelState, type StageInput,
@@ -634,41 +634,30 @@ export class TTTModel implements CausalLM<TTTState> {
     let miniBatch = want.firstMiniBatch; // absolute index of the next mini-batch to finish
     let start = 0; // first token of the group in the chunk
     let packed: tf.Tensor2D | null = null; // XQ | XK | XV [T, 3C] for the fused kernel, made once per layer
-    const fusedOuts: tf.Tensor2D[] = [];
     for (const group of groups) {
       const t0 = start;
       start += group.length;
-      if (group.aligned && grads === null && !onCpu && lw.fused) {
-        // the fused WebGPU kernel, in runs that end where a weight snapshot is asked for
-        packed ??= tf.concat([XQflat, XKflat, XVflat], 1) as tf.Tensor2D;
-        for (let done = 0; done < group.length / K;) {
-          let count = group.length / K - done;
-          for (let i = 0; i < count; i++) if (want.snapshots?.has(miniBatch + i)) count = i + 1;
-          const run = tttFusedRun({
-            X: packed, lr: lrEta, firstRow: t0 + done * K, T: count * K, H, K, params, constants: lw.fused, stats: want.stats, metrics: want.weights,
-          });
-          if (wholeChunkAligned) fusedOuts.push(run.out);
-          else outs.push(tf.transpose(tf.reshape(run.out, [count * K, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
-          params = run.params;
-          if (run.stats) stats.push(run.stats);
-          if (run.metrics) metrics.push(run.metrics);
-          miniBatch += count;
-          done += count;
-          if (want.snapshots?.has(miniBatch - 1)) snapshots.push({ miniBatch: miniBatch - 1, weights: { W1: tf.clone(params.W1), ...(params.W2 ? { W2: tf.clone(params.W2) } : {}) } });
-        }
-        if (wholeChunkAligned) wholeOut = fusedOuts.length > 1 ? tf.concat(fusedOuts, 0) as tf.Tensor2D : fusedOuts[0];
-        continue;
-      }
+      const snapshotAt = want.snapshots ? (index: number) => want.snapshots!.has(miniBatch + index) : undefined;
+      // whole mini-batches from a boundary: the CPU scan (ttt-scan.ts) or the fused WebGPU kernel (ttt-fused-webgpu.ts)
+      let run: AlignedRun | null = null;
       if (group.aligned && grads === null && tokenMajor) {
         const slice = (a: Float32Array, width: number) => a.subarray(t0 * width, (t0 + group.length) * width);
-        const run = tttScanRun({
+        const scan = tttScanRun({
           XQ: slice(tokenMajor.XQ, C), XK: slice(tokenMajor.XK, C), XV: slice(tokenMajor.XV, C), lr: slice(tokenMajor.lr, H), T: group.length, H, K,
           tokenEta: this.tokenEtaData(lw), params, init: lw.init, lnWeight: lw.lnWeight, lnBias: lw.lnBias,
-          stats: want.stats, metrics: want.weights, snapshotAt: want.snapshots ? (index) => want.snapshots!.has(miniBatch + index) : undefined,
+          stats: want.stats, metrics: want.weights, snapshotAt,
           outInto: ScratchArrays.uploadsCopy() ? this.scratch.get('out', group.length * C) : undefined,
         });
-        if (wholeChunkAligned) wholeOut = tf.tensor2d(run.out, [T, C]); // a copy where `outInto` is reused
-        else outs.push(tf.transpose(tf.tensor3d(run.out, [group.length, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
+        run = { ...scan, out: tf.tensor2d(scan.out, [group.length, C]) }; // a copy where `outInto` is reused
+      } else if (group.aligned && grads === null && !onCpu && lw.fused) {
+        packed ??= tf.concat([XQflat, XKflat, XVflat], 1) as tf.Tensor2D;
+        run = tttFusedGroup({
+          X: packed, lr: lrEta, firstRow: t0, T: group.length, H, K, params, constants: lw.fused, stats: want.stats, metrics: want.weights, snapshotAt,
+        });
+      }
+      if (run) {
+        if (wholeChunkAligned) wholeOut = run.out;
+        else outs.push(tf.transpose(tf.reshape(run.out, [group.length, H, f]), [1, 0, 2]) as tf.Tensor3D); // [H, k, f]
         params = run.params;
         if (run.stats) stats.push(run.stats);
         if (run.metrics) metrics.push(run.metrics);
@@ -776,6 +765,9 @@ export class TTTModel implements CausalLM<TTTState> {
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
+
+/** What a fast path leaves behind for a group of whole mini-batches: ttt-scan.ts's run, its outputs [len, C] a tensor. */
+type AlignedRun = Omit<ScanRun, 'out'> & { readonly out: tf.Tensor2D };
 
 /** What one segment of the general path leaves behind: its outputs, and the state after it. */
 interface SegmentStep {
