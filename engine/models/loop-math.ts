@@ -1,13 +1,26 @@
 /**
- * What the loop kernels of CPU backends share (mamba-scan.ts, attention-loop.ts): which backends they run on, and
- * a fast exp for non-positive arguments.
+ * What the loop kernels of CPU backends share (mamba-scan.ts, attention-loop.ts): which backends they run on (and
+ * which path a chunk takes, the fused WebGPU kernels included), and a fast exp for non-positive arguments.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedKernelsOn } from '../core/webgpu-program.js';
+import type { ForwardOptions } from './model.js';
 
 /** Backends where reading tensors back mid-step is a heap copy, not a stall, so loops over the rows win. */
 const loopBackends = new Set(['wasm', 'cpu', 'tensorflow']);
 
 export const loopKernelsAvailable = (): boolean => loopBackends.has(tf.getBackend());
+
+/**
+ * How a chunk's scan or attention runs for a forward `form`: `tensor`, the differentiable definition (form `dual`,
+ * training, or no kernel for the backend); `loop`, the CPU backends' loops; `fused`, one WGSL dispatch on webgpu.
+ */
+export type KernelPath = 'tensor' | 'loop' | 'fused';
+
+export function kernelPath(form: ForwardOptions['form']): KernelPath {
+  if ((form ?? 'auto') !== 'auto') return 'tensor';
+  return loopKernelsAvailable() ? 'loop' : fusedKernelsOn() ? 'fused' : 'tensor';
+}
 
 /** 2^k for k = −1075 … 24, by k + 1075. */
 const powersOfTwo = Float64Array.from({ length: 1100 }, (_, i) => 2 ** (i - 1075));

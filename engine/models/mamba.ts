@@ -25,10 +25,9 @@ import { workbenchError } from '../core/errors.js';
 import { nativeSgemm } from '../core/native-matmul.js';
 import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../core/weights.js';
 import { causalConv, dense, depthwiseFilterOf, rmsNorm, silu, transposeForDense } from './blocks.js';
-import { loopKernelsAvailable } from './loop-math.js';
+import { type KernelPath, kernelPath } from './loop-math.js';
 import { selectiveScanLoop } from './mamba-scan.js';
 import { selectiveScanFused } from './mamba-scan-webgpu.js';
-import { fusedKernelsOn } from '../core/webgpu-program.js';
 import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
@@ -290,15 +289,8 @@ function selectiveScan(
   return { y: tf.add(y, tf.mul(u, D)) as tf.Tensor2D, h };
 }
 
-/**
- * How a chunk's selective scan runs: `tensor`, the differentiable definition; `loop`, a loop over rows on CPU
- * backends (mamba-scan.ts); `fused`, one WGSL dispatch on webgpu (mamba-scan-webgpu.ts). The last two take Δ from
- * x_proj's output themselves and are not differentiable.
- */
-type ScanPath = 'tensor' | 'loop' | 'fused';
-
 // ref: mamba-minimal model.py MambaBlock.ssm
-function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, path: ScanPath): { y: tf.Tensor2D; h: tf.Tensor2D } {
+function ssm(lw: MambaLayerWeights, u: tf.Tensor2D, h0: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, path: KernelPath): { y: tf.Tensor2D; h: tf.Tensor2D } {
   const xdbl = dense(u, lw.xProj); // [T, R + 2N]
   if (path === 'loop') return selectiveScanLoop(u, xdbl, lw.dtProj, lw.dtBias, lw.A, lw.D, h0);
   if (path === 'fused') return selectiveScanFused(u, xdbl, lw.dtProj, lw.dtBias, lw.A, lw.D, h0);
@@ -337,7 +329,7 @@ function inProjection(lw: MambaLayerWeights, x: tf.Tensor2D, loop: boolean): tf.
 
 // ref: mamba-minimal model.py MambaBlock.forward
 function mambaMixer(
-  lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, path: ScanPath,
+  lw: MambaLayerWeights, ls: MambaLayerState, x: tf.Tensor2D, c: MambaConfig, identity: ScanIdentity, path: KernelPath,
 ): { y: tf.Tensor2D; state: MambaLayerState } {
   const [xIn, res] = inProjection(lw, x, path === 'loop'); // [T, Di] each
   const conv = causalConv(xIn, ls.conv, lw.convFilter, lw.convBias); // [T, Di]
@@ -435,8 +427,7 @@ export class MambaModel implements CausalLM<MambaState> {
    */
   // ref: mamba-minimal model.py Mamba.forward, for this stage's part of it
   forwardStage(input: StageInput, state: MambaState, options: ForwardOptions = {}): StageResult<MambaState> {
-    const auto = (options.form ?? 'auto') === 'auto';
-    const path: ScanPath = !auto ? 'tensor' : loopKernelsAvailable() ? 'loop' : fusedKernelsOn() ? 'fused' : 'tensor';
+    const path = kernelPath(options.form);
     const T = input instanceof Int32Array ? input.length : input.shape[0];
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: MambaLayerState[] = [];

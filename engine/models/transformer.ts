@@ -25,8 +25,7 @@ import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../
 import { applyHalfRope, dense, halfRopeTables, rmsNorm, ropeInverseFrequencies, swiGluDense, transposeForDense } from './blocks.js';
 import { causalAttentionLoop } from './attention-loop.js';
 import { causalAttentionFused } from './attention-webgpu.js';
-import { fusedKernelsOn } from '../core/webgpu-program.js';
-import { loopKernelsAvailable } from './loop-math.js';
+import { type KernelPath, kernelPath } from './loop-math.js';
 import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
   checkLayerRange, denseMacMicros, type LayerRange, logitMicros, type StageCosts, stageParameterCount, stageWeightSpecs, tensorsForStage,
@@ -276,17 +275,10 @@ function blockedAttention(q: tf.Tensor3D, K: tf.Tensor3D, V: tf.Tensor3D, plan: 
   return tf.reshape(tf.transpose(tf.reshape(out, [H, T, D]), [1, 0, 2]), [T, H * D]) as tf.Tensor2D; // [T, H·D]
 }
 
-/**
- * How a chunk's attention runs: `tensor`, the differentiable definition by query blocks; `loop`, per head and small
- * query block with loops between plain matMuls on CPU backends (attention-loop.ts); `fused`, one WGSL dispatch on
- * webgpu (attention-webgpu.ts).
- */
-type AttentionPath = 'tensor' | 'loop' | 'fused';
-
 // ref: modeling_llama.py LlamaAttention.forward (eager_attention_forward, repeat_kv)
 function llamaAttention(
   lw: LlamaLayerWeights, ls: LlamaLayerState, x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D,
-  plan: readonly QueryBlock[], shape: AttentionShape, window: number | null, path: AttentionPath,
+  plan: readonly QueryBlock[], shape: AttentionShape, window: number | null, path: KernelPath,
 ): { y: tf.Tensor2D; state: LlamaLayerState } {
   const { H, G, D } = shape;
   const T = x.shape[0];
@@ -400,8 +392,7 @@ export class LlamaModel implements CausalLM<LlamaState> {
    */
   forwardStage(input: StageInput, state: LlamaState, options: ForwardOptions = {}): StageResult<LlamaState> {
     const T = input instanceof Int32Array ? input.length : input.shape[0];
-    const auto = (options.form ?? 'auto') === 'auto';
-    const path: AttentionPath = !auto ? 'tensor' : loopKernelsAvailable() ? 'loop' : fusedKernelsOn() ? 'fused' : 'tensor';
+    const path = kernelPath(options.form);
     const { numAttentionHeads: H, numKeyValueHeads: G, headDim: D, rmsNormEps: eps } = this.config;
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: LlamaLayerState[] = [];
