@@ -1,5 +1,5 @@
 /**
- * What the loop kernels of CPU backends share (mamba-scan.ts, attention-loop.ts): which backends they run on (and
+ * What the loop kernels of CPU backends share (ttt-scan.ts, mamba-scan.ts, attention-loop.ts): which backends they run on (and
  * which path a chunk takes, the fused WebGPU kernels included), and a fast exp for non-positive arguments.
  */
 import * as tf from '@tensorflow/tfjs-core';

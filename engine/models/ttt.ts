@@ -29,7 +29,7 @@ import {
 } from './blocks.js';
 import { ScratchArrays } from './cpu-arrays.js';
 import { type ScanRun, tokenMajorInputs, tttScanRun } from './ttt-scan.js';
-import { fusedKernelsOn } from '../core/webgpu-program.js';
+import { kernelPath, loopKernelsAvailable } from './loop-math.js';
 import { type FusedLayerConstants, fusedLayerConstants, tttFusedGroup } from './ttt-fused-webgpu.js';
 import { miniBatchStatistics, weightMetricNames } from './ttt-stats.js';
 import {
@@ -535,7 +535,7 @@ export class TTTModel implements CausalLM<TTTState> {
     const want: TraceRequest = {
       stats: options.innerLoopStats === true,
       weights: options.weightTrace === true,
-      fast: (options.form ?? 'auto') === 'auto' && (cpuBackends.has(tf.getBackend()) || fusedKernelsOn()),
+      fast: kernelPath(options.form) !== 'tensor',
       snapshots: options.weightTrace ? options.snapshotMiniBatches : undefined,
       firstMiniBatch: Math.floor(state.position / K),
       freeze: { position: state.position, options },
@@ -610,7 +610,7 @@ export class TTTModel implements CausalLM<TTTState> {
     if (frozen) lrEta = tf.mul(lrEta, frozen) as tf.Tensor2D; // [T, H]
     const groups = groupSegments(segments, K, want.fast);
     // whole mini-batches take the CPU layout of ttt-scan.ts, on the projections read back token-major once (masked η too)
-    const onCpu = cpuBackends.has(tf.getBackend());
+    const onCpu = loopKernelsAvailable();
     const tokenMajor = onCpu && groups.some((g) => g.aligned)
       ? tokenMajorInputs({ XQ: XQflat, XK: XKflat, XV: XVflat, lr: lrEta }, rope.positions, H, this.rope, this.scratch)
       : null;
@@ -688,7 +688,7 @@ export class TTTModel implements CausalLM<TTTState> {
           }
           const result: SegmentStep = !next ? { out, grads: stepGrads } : {
             out, next,
-            ...(cpuBackends.has(tf.getBackend())
+            ...(loopKernelsAvailable()
               ? miniBatchStatistics(lw.init, params, next, s.XK, s.XV, lw.lnWeight, lw.lnBias, want)
               : miniBatchStatisticsOnDevice(lw.init, params, next, s.XK, s.XV, lw, want)),
             // clones: the caller disposes snapshots, while `next` lives on as the carried state
@@ -799,9 +799,6 @@ interface TraceRequest {
   /** Where the chunk starts and the options, for `freezeInnerLoopFrom`. */
   readonly freeze: { readonly position: number; readonly options: ForwardOptions };
 }
-
-/** Backends where the layout of ttt-scan.ts is faster (its readbacks are heap copies there, not stalls). */
-const cpuBackends = new Set(['wasm', 'cpu', 'tensorflow']);
 
 interface LayerWeightTrace {
   readonly metrics: tf.Tensor2D;
