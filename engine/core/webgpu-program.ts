@@ -72,6 +72,12 @@ export function runFusedProgram(program: FusedProgram, inputs: readonly tf.Tenso
   return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
 }
 
+/** The webgpu device's workgroup memory per workgroup (maxComputeWorkgroupStorageSize; WebGPU guarantees 16 KiB). */
+export function workgroupStorageBytes(): number {
+  const device = (tf.backend() as unknown as { device?: { limits?: { maxComputeWorkgroupStorageSize?: number } } }).device;
+  return device?.limits?.maxComputeWorkgroupStorageSize ?? 16384;
+}
+
 let fusedAllowed = true;
 
 /**

@@ -8,6 +8,8 @@ import { webgpuTestsRun } from '../../test/helpers/webgpu.js';
 import type { FloatTensor } from '../core/safetensors.js';
 import { readCheckpoint } from '../io/checkpoint.js';
 import { loadModel } from '../io/load-model.js';
+import { countDispatches } from '../core/webgpu-program.js';
+import { llamaTokensPerGroup } from './llama-fused-webgpu.js';
 import { runChunk } from './model.js';
 import { LlamaModel, parseLlamaConfig } from './transformer.js';
 
@@ -72,7 +74,7 @@ const tinyConfig = (c: { C: number; H: number; G: number; I: number; V: number; 
 });
 
 
-// webgpu (lavapipe in CI) attends through the fused kernel of attention-webgpu.ts
+// webgpu (lavapipe in CI) runs the layers as the fused kernels of llama-fused-webgpu.ts
 describe.each(['wasm', 'cpu', ...(webgpuTestsRun ? ['webgpu'] : [])])('Llama on %s', (backend) => {
   let model: LlamaModel;
   let tensors: Map<string, FloatTensor>;
@@ -232,6 +234,60 @@ describe.each(['wasm', 'cpu', ...(webgpuTestsRun ? ['webgpu'] : [])])('Llama on 
     expect(seen.at(-1)!.position).toBe(total);
     tf.dispose(state as unknown as tf.TensorContainer);
     tiny.dispose();
+  });
+});
+
+describe('the fused Llama layers (llama-fused-webgpu.ts)', () => {
+  it('fit a workgroup\'s memory by tokens per workgroup, or not at all', () => {
+    const shape = { C: 256, I: 704, H: 4, G: 4, D: 64, V: 256, eps: 1e-6 };
+    expect(llamaTokensPerGroup(shape, 32768)).toBe(8); // the bench preset on a 32 KiB device
+    expect(llamaTokensPerGroup({ ...shape, C: 768, H: 12 }, 32768)).toBe(3); // 125m
+    expect(llamaTokensPerGroup({ ...shape, C: 4096, H: 32 }, 32768)).toBe(0); // a 7B layer keeps the op-by-op path
+    expect(llamaTokensPerGroup(shape, 16384)).toBe(4); // WebGPU's guaranteed 16 KiB
+  });
+
+  describe.skipIf(!webgpuTestsRun)('on webgpu', () => {
+    beforeAll(async () => {
+      await selectBackend('webgpu');
+    });
+
+    it('take three dispatches per layer, the head and embedding included, and equal the tensor form', async () => {
+      const dims = { C: 40, H: 4, G: 2, I: 80, V: 50, layers: 3 }; // head size 10, I past a tile of 64
+      const llama = new LlamaModel(tinyConfig(dims), tinyLlamaTensors(dims, 21), 'tiny', { window: 40 });
+      try {
+        const x = randomIds(37, dims.V, 4);
+        const state = llama.initialState();
+        const { result, dispatches } = await countDispatches(async () => runChunk(llama, x, state));
+        await result.logits.data();
+        tf.dispose([result as unknown as tf.TensorContainer, state as unknown as tf.TensorContainer]);
+        expect(dispatches).toBe(3 * dims.layers);
+        // chunks shorter and longer than the window (cut from all S rows then), 11 tokens: not whole workgroups
+        const long = randomIds(130, dims.V, 5);
+        const dual = await logitsInChunks(llama, long, [130], { form: 'dual' });
+        expectClose(await logitsInChunks(llama, long, [11, 64, 55]), dual, 1e-4);
+        expectClose(await logitsInChunks(llama, long, [130], {}, llama.initialState(null)), await logitsInChunks(llama, long, [130], { form: 'dual' }, llama.initialState(null)), 1e-4);
+      } finally {
+        llama.dispose();
+      }
+    });
+
+    it('split into pipeline stages give the whole model\'s logits', async () => {
+      const dims = { C: 32, H: 2, G: 1, I: 64, V: 40, layers: 3 };
+      const tensors = tinyLlamaTensors(dims, 22);
+      const whole = new LlamaModel(tinyConfig(dims), tensors);
+      const first = new LlamaModel(tinyConfig(dims), tensors, 'tiny', { layers: { start: 0, end: 1 } });
+      const rest = new LlamaModel(tinyConfig(dims), tensors, 'tiny', { layers: { start: 1, end: 3 } });
+      try {
+        const x = randomIds(30, dims.V, 6);
+        const want = await logitsInChunks(whole, x, [30]);
+        const a = first.forwardStage(x, first.initialState());
+        const b = rest.forwardStage(a.output, rest.initialState());
+        expectClose(await b.output.data() as Float32Array, want, 1e-5);
+        tf.dispose([a as unknown as tf.TensorContainer, b as unknown as tf.TensorContainer]);
+      } finally {
+        for (const m of [whole, first, rest]) m.dispose();
+      }
+    });
   });
 });
 

@@ -25,6 +25,8 @@ import { checkWeights, type WeightMap, type WeightSpec, weightTensor } from '../
 import { applyHalfRope, dense, halfRopeTables, rmsNorm, ropeInverseFrequencies, swiGluDense, transposeForDense } from './blocks.js';
 import { causalAttentionLoop } from './attention-loop.js';
 import { causalAttentionFused } from './attention-webgpu.js';
+import { llamaChunkAux, llamaLayerFused, type LlamaShape, llamaTokensPerGroup, packLlamaLayer } from './llama-fused-webgpu.js';
+import { fusedKernelsOn, workgroupStorageBytes } from '../core/webgpu-program.js';
 import { type KernelPath, kernelPath } from './loop-math.js';
 import { assertTokenIds, type CausalLM, type ForwardOptions, type ForwardResult, forwardWhole, type ModelState, type StageInput, type StageResult } from './model.js';
 import {
@@ -158,7 +160,7 @@ const ignoredTensors = (c: LlamaConfig): RegExp[] => [
   ...(c.tieWordEmbeddings ? [/^lm_head\.weight$/] : []),
 ];
 
-interface LlamaLayerWeights {
+export interface LlamaLayerWeights {
   readonly inputNorm: tf.Tensor1D;
   readonly postAttentionNorm: tf.Tensor1D;
   /** q_proj, k_proj and v_proj fused into one projection: [(H + 2G)·D, C] */
@@ -322,6 +324,12 @@ export class LlamaModel implements CausalLM<LlamaState> {
   private readonly lmHead: tf.Tensor2D | null;
   private readonly finalNorm: tf.Tensor1D | null;
   private readonly invFreq: tf.Tensor2D; // [1, D/2]
+  private readonly invFreqData: Float32Array;
+  /** On webgpu, when the layers' kernels fit: each layer's weights packed for llama-fused-webgpu.ts, made once. */
+  private fusedLayers: tf.Tensor1D[] | null = null;
+  private fusedPlaceholder: tf.Tensor3D | null = null;
+  private tokensPerGroup = 0;
+  private readonly fusedShape: LlamaShape;
   /** This stage's layers, `layers[i]` being layer `layerRange.start + i` of the model. */
   private readonly layers: LlamaLayerWeights[];
 
@@ -355,7 +363,8 @@ export class LlamaModel implements CausalLM<LlamaState> {
     // a tied head of a stage that does not embed reads the embedding once, here; tidy frees that copy
     this.lmHead = end === L ? tf.tidy(() => transposeForDense(config.tieWordEmbeddings ? embed ?? w(embedding) : w('lm_head.weight'))) : null; // [C, V]
     this.finalNorm = end === L ? (w('model.norm.weight') as tf.Tensor1D) : null;
-    this.invFreq = tf.tensor2d(ropeInverseFrequencies(D, config.ropeTheta), [1, D / 2]);
+    this.invFreqData = ropeInverseFrequencies(D, config.ropeTheta);
+    this.invFreq = tf.tensor2d(this.invFreqData, [1, D / 2]);
     this.layers = [];
     for (let l = start; l < end; l++) {
       const p = `model.layers.${l}.`;
@@ -369,6 +378,23 @@ export class LlamaModel implements CausalLM<LlamaState> {
         mlpDown: proj(`${p}mlp.down_proj.weight`), // [I, C]
       });
     }
+    this.fusedShape = {
+      C: config.hiddenSize, I: config.intermediateSize, H: config.numAttentionHeads, G: config.numKeyValueHeads, D, V: config.vocabSize, eps: config.rmsNormEps,
+    };
+    // packed at load, so a chunk's dispatches are the chunk's own
+    if (fusedKernelsOn()) this.packedLayers();
+  }
+
+  /** The layers packed for the fused decoder kernels (null when they do not fit), made on first use and kept. */
+  private packedLayers(): tf.Tensor1D[] | null {
+    if (this.fusedLayers || this.layers.length === 0) return this.fusedLayers;
+    this.tokensPerGroup = llamaTokensPerGroup(this.fusedShape, workgroupStorageBytes());
+    if (this.tokensPerGroup < 1) return null;
+    const last = this.layers.length - 1;
+    const head = this.lmHead && this.finalNorm ? { norm: this.finalNorm, weight: this.lmHead } : undefined;
+    this.fusedLayers = this.layers.map((lw, l) => tf.keep(packLlamaLayer(lw, l === last ? head : undefined)));
+    this.fusedPlaceholder = tf.keep(tf.tensor3d([0, 0], [1, 1, 2]));
+    return this.fusedLayers;
   }
 
   /** An empty KV cache; `window` (default: the model's) picks sliding-window or, when null, full attention. */
@@ -388,11 +414,13 @@ export class LlamaModel implements CausalLM<LlamaState> {
   // ref: modeling_llama.py LlamaForCausalLM.forward / LlamaModel.forward, for this stage's part of it
   /**
    * `options.form`: `dual` keeps the differentiable tensor attention (training); otherwise CPU backends run the loop
-   * and webgpu the fused kernel.
+   * attention, and webgpu the fused layers (llama-fused-webgpu.ts) or, where they do not fit, the fused attention.
    */
   forwardStage(input: StageInput, state: LlamaState, options: ForwardOptions = {}): StageResult<LlamaState> {
     const T = input instanceof Int32Array ? input.length : input.shape[0];
     const path = kernelPath(options.form);
+    const packed = path === 'fused' && T > 0 && T <= 65_535 ? this.packedLayers() : null;
+    if (packed) return this.forwardStageFused(input, state, packed);
     const { numAttentionHeads: H, numKeyValueHeads: G, headDim: D, rmsNormEps: eps } = this.config;
     let x = input instanceof Int32Array ? this.embedTokens(input, state.position) : input; // [T, C]
     const layers: LlamaLayerState[] = [];
@@ -416,11 +444,35 @@ export class LlamaModel implements CausalLM<LlamaState> {
     return { output, state: { position: state.position + T, window: state.window, layers } };
   }
 
-  /** [T, C] embeddings of token ids; only the first stage holds the table. */
-  private embedTokens(ids: Int32Array, position: number): tf.Tensor2D {
+  /** `forwardStage` in three dispatches per layer (llama-fused-webgpu.ts): the same math, the same state. */
+  private forwardStageFused(input: StageInput, state: LlamaState, packed: readonly tf.Tensor1D[]): StageResult<LlamaState> {
+    const ids = input instanceof Int32Array ? input : null;
+    const T = ids ? ids.length : (input as tf.Tensor2D).shape[0];
+    const table = ids ? this.embedTable(ids, state.position) : null;
+    const aux = llamaChunkAux(this.invFreqData, state.position, T, ids);
+    let x = table ?? (input as tf.Tensor2D);
+    const layers: LlamaLayerState[] = [];
+    for (let l = 0; l < packed.length; l++) {
+      const out = llamaLayerFused(this.fusedShape, {
+        x, embed: l === 0 && table !== null, aux, layer: packed[l], head: l === packed.length - 1 && this.lmHead !== null,
+        k: state.layers[l].k, v: state.layers[l].v, T, window: state.window, tokensPerGroup: this.tokensPerGroup, placeholder: this.fusedPlaceholder!,
+      });
+      x = out.y;
+      layers.push({ k: out.k, v: out.v });
+    }
+    return { output: x, state: { position: state.position + T, window: state.window, layers } };
+  }
+
+  /** The embedding table, after checking the ids against it; only the first stage holds it. */
+  private embedTable(ids: Int32Array, position: number): tf.Tensor2D {
     if (!this.embed) throw new Error(`Llama stage [${this.layerRange.start}, ${this.layerRange.end}) takes hidden states, not token ids`);
     assertTokenIds(ids, this.vocabSize, position);
-    return tf.gather(this.embed, ids) as tf.Tensor2D; // [T, C]
+    return this.embed;
+  }
+
+  /** [T, C] embeddings of token ids. */
+  private embedTokens(ids: Int32Array, position: number): tf.Tensor2D {
+    return tf.gather(this.embedTable(ids, position), ids) as tf.Tensor2D; // [T, C]
   }
 
   /** Bytes of each layer's KV cache: grows with position under full attention, at most 2·G·(W−1)·D·4 with a window. */
@@ -430,7 +482,7 @@ export class LlamaModel implements CausalLM<LlamaState> {
   }
 
   dispose(): void {
-    const owned: tf.Tensor[] = [this.invFreq];
+    const owned: tf.Tensor[] = [this.invFreq, ...(this.fusedLayers ?? []), ...(this.fusedPlaceholder ? [this.fusedPlaceholder] : [])];
     for (const t of [this.embed, this.lmHead, this.finalNorm]) if (t) owned.push(t);
     for (const lw of this.layers) owned.push(...tf.tensor_util.getTensorsInContainer(lw as unknown as tf.TensorContainer));
     tf.dispose(owned);
