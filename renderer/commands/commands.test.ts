@@ -106,6 +106,29 @@ describe('renderer commands', () => {
     expect(useViewStore.getState().banner?.message).toBe('Run failed: out of memory');
   });
 
+  it('keeps a run just started in the list when an older listing of the runs answers last', async () => {
+    const summary = { id: 'r1', dir: '', status: 'queued' as const, createdAt: manifest.createdAt, book: 'a.txt', tokens: 100, models: [] };
+    let answerFirstListing: (value: { runs: unknown[] }) => void = () => undefined;
+    let listings = 0;
+    const fake = fakeTransport({
+      info: () => ({ engine: 'ttt-workbench', backend: manifest.backend }),
+      listBooks: () => ({ books: [bookInfo] }), listModels: () => ({ models: [modelInfo] }), listBackends: () => ({ default: 'wasm', backends: [] }),
+      // the listing made on connecting, before any run, answers only at the end (a slow folder scan)
+      listRuns: () => (++listings === 1 ? new Promise((resolve) => { answerFirstListing = resolve; }) : { runs: [summary] }),
+      startAnalysis: () => ({ runId: 'r1' }),
+      getRun: () => ({ manifest }),
+      watchRun: () => aggregates('r1'),
+    });
+    connect(fake.transport);
+    fake.setStatus('connected');
+    await flush();
+    await runAnalysis();
+    await flush();
+    answerFirstListing({ runs: [] });
+    await flush();
+    expect(useRunsStore.getState().runs.map((r) => r.id)).toEqual(['r1']);
+  });
+
   it('reloads the runs when the engine is back after a restart, and resumes an interrupted run', async () => {
     const summary = (status: 'running' | 'interrupted' | 'queued') => ({
       id: 'r1', dir: '/runs/r1', status, createdAt: manifest.createdAt, book: 'a.txt', tokens: 100,

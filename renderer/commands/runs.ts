@@ -12,9 +12,21 @@ import { attempt, request } from './engine.js';
 import { handleProbeFinished, handleProbeProgress } from './probes.js';
 import { receiveRunData, watchRun } from './live.js';
 
+/** listRuns requests sent, and the newest whose answer was applied. */
+let listings = 0;
+let appliedListing = 0;
+
+/**
+ * Replaces the run list with the engine's. The engine reads run folders asynchronously, so answers to overlapping
+ * requests can arrive out of order: an older answer that comes after a newer one is dropped, lest a listing made
+ * before a run started hide it for good.
+ */
 export async function refreshRuns(): Promise<void> {
+  const ticket = ++listings;
   const listed = await attempt('listRuns', () => request('listRuns', {}));
-  if (listed) setRuns(listed.runs);
+  if (!listed || ticket < appliedListing) return;
+  appliedListing = ticket;
+  setRuns(listed.runs);
 }
 
 /** Runs every selected model over the open book, as one run queued behind any other, where the settings say. */
@@ -38,6 +50,8 @@ export async function runAnalysis(): Promise<void> {
       return { name: model?.name ?? dir, family: model?.family ?? 'ttt', status: 'queued', tokensDone: 0, bitsPerByte: null };
     }),
   });
+  // a listing still on its way was made before this run existed; this one has it
+  void refreshRuns();
   // a first run opens itself: its charts fill in as it streams; later ones join the list
   if (first) {
     resetAnalysis();
