@@ -130,14 +130,13 @@ export function llamaLayerFused(s: LlamaShape, run: LlamaLayerRun): { y: tf.Tens
     outputSize: G * L * D,
   }, [run.x, run.aux, run.layer, cached(kind === 'k' ? run.k : run.v)]), [G, L, D]) as tf.Tensor3D;
   const k = rows('k'), v = rows('v');
-  const decoderThreads = threads;
   const out = runFusedProgram({
-    key: `llama-decoder:${shapeKey(s, TB)}:NT${decoderThreads}`,
+    key: `llama-decoder:${shapeKey(s, TB)}`,
     inputs: ['X', 'AUX', 'LW', 'CK', 'CV', 'NK', 'NV'],
     uniforms,
-    code: decoderSource(s, TB, decoderThreads),
+    code: decoderSource(s, TB),
     workgroups: groups,
-    threads: decoderThreads,
+    threads,
     outputSize: T * (run.head ? s.V : s.C),
   }, [run.x, run.aux, run.layer, cached(run.k), cached(run.v), k, v]);
   const y = tf.reshape(out, [T, run.head ? s.V : s.C]) as tf.Tensor2D;
@@ -152,12 +151,12 @@ const shapeKey = (s: LlamaShape, TB: number) => `C${s.C}:I${s.I}:H${s.H}:G${s.G}
  * What both kernels share: shapes, offsets, how a token's input row is read, RoPE's tables, and the rmsNorm of
  * the workgroup's TB rows of `xr` into `xn` (blocks.ts rmsNorm: x·rsqrt(mean(x²) + eps)·weight).
  */
-function commonSource(s: LlamaShape, TB: number, NT = threads): string {
+function commonSource(s: LlamaShape, TB: number): string {
   const o = layerOffsets(s);
   return `
 const C = ${s.C}; const I = ${s.I}; const H = ${s.H}; const G = ${s.G}; const R = ${s.H / s.G}; const D = ${s.D}; const HALF = ${s.D / 2};
 const V = ${s.V}; const HD = ${s.H * s.D}; const QKV = ${(s.H + 2 * s.G) * s.D}; const EPS = ${s.eps.toExponential()};
-const NT = ${NT}; const TB = ${TB};
+const NT = ${threads}; const TB = ${TB};
 const O_N1 = ${o.n1}; const O_QKV = ${o.qkv}; const O_O = ${o.o}; const O_N2 = ${o.n2}; const O_GATE = ${o.gate}; const O_UP = ${o.up};
 const O_DOWN = ${o.down}; const O_FN = ${o.fn}; const O_HEAD = ${o.head};
 
@@ -257,16 +256,15 @@ fn main(index: i32) {
 }
 
 /** The rest of a layer for TB tokens per workgroup (see the file's comment). */
-function decoderSource(s: LlamaShape, TB: number, NT: number): string {
-  const perThread = (n: number) => Math.ceil(n / NT);
+function decoderSource(s: LlamaShape, TB: number): string {
+  const perThread = (n: number) => Math.ceil(n / threads);
   // a thread's keys serve this many queries of one head: each key and value row read once for all of them
   const queriesPerThread = Math.min(4, TB);
-  return `${commonSource(s, TB, NT)}
+  return `${commonSource(s, TB)}
 const CPT = ${perThread(s.C)}; const QB = ${queriesPerThread}; const NB = ${Math.ceil(TB / queriesPerThread)};
 
 var<workgroup> qa: array<f32, ${TB * s.H * s.D}>;  // q after RoPE, then the attention's output
-var<workgroup> hid: array<f32, ${TB * NT}>; // a tile of the MLP's hidden units
-
+var<workgroup> hid: array<f32, ${TB * threads}>; // a tile of the MLP's hidden units
 
 // where key index j (0 … S−1) of head g starts: in the new rows if they hold it, else in the old cache
 fn newRow(g: i32, j: i32) -> i32 { return (g * uniforms.rows + j - uniforms.keys + uniforms.rows) * D; }
