@@ -129,11 +129,11 @@ export function interleavedRopeTables(positions: number, headDim: number, theta:
 } {
   const cos = new Float32Array(positions * headDim);
   const sin = new Float32Array(positions * headDim);
+  const invFreq = ropeInverseFrequencies(headDim, theta);
   for (let p = 0; p < positions; p++) {
     for (let i = 0; i < headDim / 2; i++) {
       // float32 angles, as torch computes inv_freq and freqs in float32
-      const invFreq = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
-      const angle = Math.fround(p * invFreq);
+      const angle = Math.fround(p * invFreq[i]);
       const c = Math.cos(angle);
       const s = Math.sin(angle);
       cos[p * headDim + 2 * i] = c;
