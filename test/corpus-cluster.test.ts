@@ -134,7 +134,9 @@ describe.skipIf(!hasRedis)('ttt-workbench eval --redis', () => {
     // a model that differs from the coordinator's is refused in one line, without retries
     const qc = redisConnection(url), ec = redisConnection(url);
     const q = new Queue(queue, { connection: qc.connection });
-    const events = new QueueEvents(queue, { connection: ec.connection });
+    // read the events stream from its start (this server holds only this test's): from '$', an idle QueueEvents
+    // re-issues its XREAD after each block timeout and misses an event added between two of them
+    const events = new QueueEvents(queue, { connection: ec.connection, lastEventId: '0-0' });
     try {
       const job = await q.add('document', {
         document: { index: 0, name: 'x', text: 'some text', sha256: '0' }, model: { key: '0-x', dir: models[0], hash: 'f'.repeat(64) },
